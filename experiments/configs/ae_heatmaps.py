@@ -1,0 +1,14 @@
+"""Deterministic AE on seed 002's heatmaps (compare with vae_heatmaps.py).
+
+  python -m experiments.train --config=experiments/configs/ae_heatmaps.py \
+      --workdir=/tmp/ae_heatmaps
+"""
+
+from experiments.configs.common import make_config
+
+
+def get_config(arg=None):
+  return make_config(
+      arg,
+      **{"data.name": "heatmaps", "model.kind": "ae", "model.arch": "small",
+         "model.latent_dim": 3, "train.epochs": 20})

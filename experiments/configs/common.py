@@ -1,0 +1,148 @@
+"""Shared config pieces: defaults, the `get_config(arg)` string, `smoke`.
+
+Each experiment config file calls `make_config(arg, **experiment_defaults)`.
+The argument string is a comma-separated list of `key=value` or bare switches,
+e.g. `experiments/configs/vae_heatmaps.py:latent_dim=3,kl_weight=0.5,smoke`.
+Flags such as `--config.train.epochs=5` override any field afterwards; the
+returned config is locked, so a misspelled override is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+# Short names accepted in the `get_config(arg)` string -> config path.
+ARG_SHORTCUTS = {
+    "latent_dim": "model.latent_dim",
+    "kl_weight": "loss.kl_weight",
+    "arch": "model.arch",
+    "kind": "model.kind",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "learning_rate": "train.learning_rate",
+    "seed": "seed",
+    "data": "data.name",
+}
+ARG_SWITCHES = ("smoke",)
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field a train config has, with defaults."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "heatmaps"
+  config.data.test_fraction = 0.2      # heatmaps/digits: seed's 80/20 split
+  config.data.cache_dir = None         # heatmaps cache; None: ~/.cache
+  config.data.data_dir = None          # tfds data_dir for mnist/fashion_mnist
+  config.data.classes = None           # e.g. (1, 5, 6) keeps those classes
+  config.data.max_train = None         # subsample the train split
+  config.data.max_test = None          # subsample the test split
+
+  config.model = ml_collections.ConfigDict()
+  config.model.kind = "vae"            # "vae" or "ae"
+  config.model.arch = "small"          # a preset in latent_jax.models.PRESETS
+  config.model.latent_dim = 3
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.likelihood = "bernoulli"  # or "gaussian"
+  config.loss.gaussian_scale = 1.0      # observation std for "gaussian"
+  config.loss.kl_weight = 1.0           # beta; ignored by the AE
+  config.loss.kl_warmup_steps = 0       # linear KL warm-up; 0: off
+
+  config.train = ml_collections.ConfigDict()
+  config.train.epochs = 20
+  config.train.batch_size = 64
+  config.train.optimizer = "adam"       # "adam" or "adamw"
+  config.train.learning_rate = 1e-3
+  config.train.lr_schedule = "exponential"  # "constant", "exponential", "cosine"
+  config.train.lr_decay_steps = 30      # exponential: lr * rate**(step/steps)
+  config.train.lr_decay_rate = 0.99     # (seed 002's Keras ExponentialDecay)
+  config.train.warmup_steps = 0         # linear learning-rate warm-up
+  config.train.weight_decay = 0.0       # adamw only
+  config.train.grad_clip_norm = 0.0     # 0: no clipping
+  config.train.steps_per_call = 200     # steps run on device per host call
+  config.train.log_every_steps = 200
+  config.train.eval_every_steps = 0     # 0: once per epoch
+  config.train.checkpoint_every_steps = 1000
+  config.train.keep_checkpoints = 3
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 500
+  config.eval.num_images = 16           # images in reconstruction/sample plots
+  config.eval.figures = "all"           # or a comma-separated subset
+  return config
+
+
+def _parse_value(text: str, current: Any, key: str) -> Any:
+  if isinstance(current, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise ValueError(f"Config argument {key}={text!r}: expected true/false.")
+  try:
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float):
+      return float(text)
+  except ValueError:
+    raise ValueError(f"Config argument {key}={text!r}: expected a "
+                     f"{type(current).__name__}.") from None
+  return text
+
+
+def apply_arg(config: ml_collections.ConfigDict, arg: str | None) -> bool:
+  """Applies a `get_config` string to `config`; returns whether `smoke` was set."""
+  smoke = False
+  for item in filter(None, (part.strip() for part in (arg or "").split(","))):
+    key, sep, value = item.partition("=")
+    if not sep:
+      if key not in ARG_SWITCHES:
+        raise ValueError(f"Unknown config switch {key!r}; switches: "
+                         f"{list(ARG_SWITCHES)}, settings: "
+                         f"{sorted(ARG_SHORTCUTS)} (as key=value).")
+      smoke = True
+      continue
+    if key not in ARG_SHORTCUTS:
+      raise ValueError(f"Unknown config argument {key!r}; known: "
+                       f"{sorted(ARG_SHORTCUTS)} and switches "
+                       f"{list(ARG_SWITCHES)}. Other fields can be set with "
+                       "--config.<path>=<value>.")
+    section, _, field = ARG_SHORTCUTS[key].rpartition(".")
+    target = config[section] if section else config
+    target[field] = _parse_value(value, target[field], key)
+  return smoke
+
+
+def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
+  """Shrinks any config so it trains in seconds (tests use this)."""
+  config.data.max_train = 256
+  config.data.max_test = 128
+  config.train.epochs = 2
+  config.train.batch_size = 32
+  config.train.steps_per_call = 4
+  config.train.log_every_steps = 4
+  config.train.eval_every_steps = 8
+  config.train.checkpoint_every_steps = 8
+  config.eval.batch_size = 64
+  config.eval.num_images = 8
+
+
+def make_config(arg: str | None = None, **overrides: Any
+                ) -> ml_collections.ConfigDict:
+  """Base config + experiment `overrides` ("section.field" keys) + `arg`."""
+  config = base_config()
+  for path, value in overrides.items():
+    section, _, field = path.rpartition(".")
+    target = config[section] if section else config
+    if field not in target:
+      raise KeyError(f"Experiment default {path!r} is not a config field.")
+    target[field] = value
+  if apply_arg(config, arg):
+    shrink_for_smoke(config)
+  config.lock()
+  return config

@@ -1,0 +1,40 @@
+"""Train a VAE/AE (or resume one): thin entry point over `train_and_evaluate`.
+
+  python -m experiments.train --config=experiments/configs/vae_heatmaps.py \
+      --workdir=/tmp/vae_heatmaps [--config.model.latent_dim=3 ...]
+
+Running the same command again on the same workdir resumes from the latest
+checkpoint; a finished run only re-evaluates.
+"""
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from latent_jax.train.loop import (NonFiniteLossError, Preempted,
+                                   train_and_evaluate)
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. experiments/configs/vae_heatmaps.py"
+    "[:latent_dim=3,smoke].", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None,
+                               "Run directory: checkpoints, metrics, figures.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except Preempted as stop:
+    logging.warning("%s", stop)
+    sys.exit(143)  # 128 + SIGTERM, so schedulers see an interrupted run
+  except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
+    logging.error("%s", error)
+    sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,112 @@
+"""Evaluate a trained VAE/AE on its test split: `eval.json` numbers + figures.
+
+Takes a model, arrays and plain settings (no trainer, no config object), so
+a notebook can call it on any model with `encode/decode/embed`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from latent_jax import losses
+from latent_jax.evaluation import figures as figure_lib
+from latent_jax.evaluation.metrics import make_evaluator, summarize
+
+EVAL_FILE = "eval.json"
+
+
+def _image_cmap(images: np.ndarray) -> str:
+  # Digits read best in gray; density heatmaps in a perceptual colour map.
+  return "viridis" if images.shape[1] >= 32 else "gray"
+
+
+def evaluate_and_plot(model, *, test_images: np.ndarray,
+                      test_labels: np.ndarray, label_names: Sequence[str],
+                      categorical: Sequence[bool], train_images: np.ndarray,
+                      likelihood: str, gaussian_scale: float,
+                      batch_size: int, key: jax.Array, out_dir: str,
+                      figures: Sequence[str], records: list[dict[str, Any]],
+                      num_images: int = 16) -> dict[str, float]:
+  """Test-set metrics (means per image) and the selected figures.
+
+  Args:
+    model: a VAE or AE (anything with encode/decode/embed/loss_terms).
+    test_images: [N, H, W, C] in [0, 1]; test_labels: [N, L].
+    train_images: [M, H, W, C], used to fit the AE's sampling Gaussian.
+    figures: names from `latent_jax.train.config_checks.FIGURES`.
+    records: metrics.jsonl records for the loss curves.
+
+  Returns:
+    dict with recon, kl, neg_elbo, mse, frobenius, seed002_loss.
+  """
+  graphdef, params = nnx.split(model)
+  evaluate = make_evaluator(graphdef, likelihood, gaussian_scale, batch_size)
+  per_example = evaluate(params, jnp.asarray(test_images), key)
+  summary = summarize(per_example, model.latent_dim)
+
+  figure_dir = os.path.join(out_dir, "figures")
+  os.makedirs(figure_dir, exist_ok=True)
+  cmap = _image_cmap(test_images)
+  embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(x))
+  decode_jit = jax.jit(lambda p, z: losses.decoder_mean(
+      likelihood, nnx.merge(graphdef, p).decode(z)))
+
+  def decode(codes):
+    return np.asarray(decode_jit(params, jnp.asarray(codes, jnp.float32)))
+
+  def codes_of(images):
+    return np.concatenate([np.asarray(embed(params, images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+  test_codes = codes_of(test_images)
+  is_vae = hasattr(model, "log_variance_head")
+  if is_vae:
+    # Prior N(0, I): traverse around the origin in prior standard deviations.
+    sample_mean = np.zeros(model.latent_dim, np.float32)
+    sample_std = np.ones(model.latent_dim, np.float32)
+    sample_title = "Samples from the prior N(0, I)"
+  else:
+    # An AE has no prior: sample a Gaussian fitted to its training codes.
+    train_codes = codes_of(train_images[:5000])
+    sample_mean = train_codes.mean(0)
+    sample_std = train_codes.std(0) + 1e-6
+    sample_title = "Decoded samples of a Gaussian fitted to the AE's codes"
+
+  shown = test_images[:num_images]
+  for name in figures:
+    path = os.path.join(figure_dir, f"{name}.png")
+    if name == "loss_curves":
+      figure_lib.plot_loss_curves(records, path)
+    elif name == "reconstructions":
+      figure_lib.plot_reconstructions(shown, decode(codes_of(shown)), path,
+                                      max_images=num_images, cmap=cmap)
+    elif name == "samples":
+      noise = np.random.default_rng(0).standard_normal(
+          (num_images, model.latent_dim)).astype(np.float32)
+      figure_lib.plot_samples(decode(sample_mean + sample_std * noise), path,
+                              title=sample_title, cmap=cmap)
+    elif name == "latent_codes":
+      figure_lib.plot_latent_codes(test_codes, test_labels, label_names,
+                                   path, categorical=categorical)
+    elif name == "traversals":
+      figure_lib.plot_traversals(decode, sample_mean, path, span=2.5,
+                                 scales=sample_std, cmap=cmap)
+    else:
+      raise ValueError(f"Unknown figure {name!r}.")
+  return summary
+
+
+def write_eval_json(out_dir: str, step: int, summary: dict[str, float]
+                    ) -> str:
+  path = os.path.join(out_dir, EVAL_FILE)
+  with open(path + ".tmp", "w") as file:
+    json.dump({"step": int(step), **summary}, file, indent=2)
+  os.replace(path + ".tmp", path)
+  return path

@@ -1,0 +1,9 @@
+"""Flax NNX encoders, decoders, VAE and AE, and named presets."""
+
+from latent_jax.models.autoencoders import AE, VAE
+from latent_jax.models.conv import ConvDecoder, ConvEncoder
+from latent_jax.models.mlp import MLPDecoder, MLPEncoder
+from latent_jax.models.presets import PRESETS, build_model
+
+__all__ = ["AE", "VAE", "ConvDecoder", "ConvEncoder", "MLPDecoder",
+           "MLPEncoder", "PRESETS", "build_model"]

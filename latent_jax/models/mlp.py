@@ -1,0 +1,63 @@
+"""Fully connected encoder trunk and decoder (seed 004's 784-500-300 shape)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+from flax import nnx
+
+
+class MLPEncoder(nnx.Module):
+  """MLP trunk: [B, H, W, C] (or [B, F]) inputs -> [B, hidden[-1]] features.
+
+  Inputs are flattened, then pass through ReLU dense layers `hidden`.
+  """
+
+  def __init__(self, input_shape: Sequence[int], hidden: Sequence[int], *,
+               rngs: nnx.Rngs):
+    if not hidden:
+      raise ValueError("MLPEncoder needs at least one hidden layer.")
+    self.input_shape = tuple(int(s) for s in input_shape)
+    in_features = math.prod(self.input_shape)
+    layers = []
+    for width in hidden:
+      layers.append(nnx.Linear(in_features, width, rngs=rngs))
+      in_features = width
+    self.layers = nnx.List(layers)
+    self.out_features = in_features
+
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    """inputs: [B, *input_shape] -> features [B, out_features]."""
+    x = inputs.reshape(inputs.shape[0], -1)
+    for layer in self.layers:
+      x = nnx.relu(layer(x))
+    return x
+
+
+class MLPDecoder(nnx.Module):
+  """MLP decoder: [B, latent_dim] -> [B, *output_shape] outputs.
+
+  ReLU dense layers `hidden`, then a linear layer to every output value (no
+  activation: Bernoulli logits or Gaussian means), reshaped to the image.
+  """
+
+  def __init__(self, latent_dim: int, output_shape: Sequence[int],
+               hidden: Sequence[int], *, rngs: nnx.Rngs):
+    self.output_shape = tuple(int(s) for s in output_shape)
+    in_features = latent_dim
+    layers = []
+    for width in hidden:
+      layers.append(nnx.Linear(in_features, width, rngs=rngs))
+      in_features = width
+    self.layers = nnx.List(layers)
+    self.to_output = nnx.Linear(in_features, math.prod(self.output_shape),
+                                rngs=rngs)
+
+  def __call__(self, codes: jax.Array) -> jax.Array:
+    """codes: [B, latent_dim] -> outputs [B, *output_shape]."""
+    x = codes
+    for layer in self.layers:
+      x = nnx.relu(layer(x))
+    return self.to_output(x).reshape(codes.shape[0], *self.output_shape)

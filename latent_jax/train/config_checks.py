@@ -1,0 +1,76 @@
+"""Value checks on a train config: each error names the key and the problem."""
+
+from __future__ import annotations
+
+from latent_jax import losses
+from latent_jax.data import DATASETS
+from latent_jax.models.presets import MODEL_KINDS, PRESETS
+from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
+
+FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
+           "traversals")
+
+
+def _fail(key: str, value, problem: str) -> None:
+  raise ValueError(f"Invalid config value {key}={value!r}: {problem}")
+
+
+def _at_least(config, key: str, minimum, kind=(int,)) -> None:
+  section, field = key.split(".")
+  value = config[section][field]
+  if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+    _fail(key, value, f"must be a number >= {minimum}.")
+
+
+def _one_of(config, key: str, allowed) -> None:
+  section, field = key.split(".")
+  value = config[section][field]
+  if value not in allowed:
+    _fail(key, value, f"must be one of {sorted(allowed)}.")
+
+
+def selected_figures(spec: str) -> tuple[str, ...]:
+  """Parses `eval.figures` ("all" or a comma-separated subset)."""
+  if spec in ("all", "", None):
+    return FIGURES
+  names = tuple(name.strip() for name in spec.split(",") if name.strip())
+  unknown = [name for name in names if name not in FIGURES]
+  if unknown:
+    raise ValueError(f"Invalid config value eval.figures={spec!r}: unknown "
+                     f"figure(s) {unknown}; known: {list(FIGURES)}.")
+  return names
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the first invalid key."""
+  _one_of(config, "data.name", DATASETS)
+  test_fraction = config.data.test_fraction
+  if not 0.0 < test_fraction < 1.0:
+    _fail("data.test_fraction", test_fraction, "must be strictly between 0 "
+          "and 1.")
+  for key in ("data.max_train", "data.max_test"):
+    section, field = key.split(".")
+    if config[section][field] is not None:
+      _at_least(config, key, 1)
+  _one_of(config, "model.kind", MODEL_KINDS)
+  _one_of(config, "model.arch", PRESETS)
+  _at_least(config, "model.latent_dim", 1)
+  _one_of(config, "loss.likelihood", losses.LIKELIHOODS)
+  _at_least(config, "loss.kl_weight", 0.0, (int, float))
+  _at_least(config, "loss.kl_warmup_steps", 0)
+  if config.loss.gaussian_scale <= 0:
+    _fail("loss.gaussian_scale", config.loss.gaussian_scale, "must be > 0.")
+  _at_least(config, "train.epochs", 1)
+  _at_least(config, "train.batch_size", 1)
+  if config.train.learning_rate <= 0:
+    _fail("train.learning_rate", config.train.learning_rate, "must be > 0.")
+  _one_of(config, "train.optimizer", OPTIMIZERS)
+  _one_of(config, "train.lr_schedule", SCHEDULES)
+  for key in ("train.steps_per_call", "train.log_every_steps",
+              "train.checkpoint_every_steps", "train.keep_checkpoints",
+              "train.lr_decay_steps", "eval.batch_size", "eval.num_images"):
+    _at_least(config, key, 1)
+  for key in ("train.eval_every_steps", "train.warmup_steps"):
+    _at_least(config, key, 0)
+  _at_least(config, "train.grad_clip_norm", 0.0, (int, float))
+  selected_figures(config.eval.figures)

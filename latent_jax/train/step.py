@@ -1,0 +1,131 @@
+"""The jitted training program: many optimiser steps per host call.
+
+Everything crossing the jit boundary is a plain pytree: the NNX model is split
+once into `graphdef` (static) and `params` (arrays). The training images live
+on the device; each step draws its batch from a per-epoch permutation inside
+the program, so no data is copied from the host per step. A chunk of
+`num_steps` steps runs in one `lax.fori_loop` whose trip count is a traced
+scalar: any chunk length reuses the same compiled program.
+
+Randomness depends only on (key, step): the batch of step s comes from the
+permutation of epoch s // steps_per_epoch, and its posterior noise from
+`fold_in(model_key, s)`. A run resumed from a checkpoint at step s therefore
+replays exactly the steps an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from latent_jax import losses
+
+# Bit flags naming which quantity first became NaN/Inf.
+NONFINITE_TERMS = ("recon", "kl", "gradient")
+
+
+class TrainState(NamedTuple):
+  """Training state: a plain pytree, donated to each call."""
+  params: Any      # nnx.State of the model's parameters
+  opt_state: Any   # optax state
+  step: jax.Array  # int32 scalar: optimiser steps taken so far
+
+
+def init_train_state(params: Any, optimizer: optax.GradientTransformation
+                     ) -> TrainState:
+  return TrainState(params, optimizer.init(params),
+                    jnp.zeros((), jnp.int32))
+
+
+def nonfinite_terms(bits: int) -> list[str]:
+  """Names of the terms encoded in a non-finite bit mask."""
+  return [name for i, name in enumerate(NONFINITE_TERMS) if bits & (1 << i)]
+
+
+def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
+                     optax.GradientTransformation, *, likelihood: str,
+                     gaussian_scale: float, kl_warmup_steps: int,
+                     batch_size: int, num_train: int) -> Callable:
+  """Builds `train_chunk(state, images, data_key, model_key, kl_weight, n)`.
+
+  Args of the returned (jitted, state-donating) function:
+    state: TrainState.
+    images: [N, H, W, C] training images, already on the device.
+    data_key: key for the per-epoch permutations (shared by ensemble members).
+    model_key: key for posterior samples.
+    kl_weight: scalar float array (traced: sweeps vmap over it).
+    num_steps: scalar int32 array, steps to run in this call.
+
+  Returns (state, metrics): metrics are means over the chunk of `loss`,
+  `recon`, `kl`, `neg_elbo` (recon + kl, unweighted) and `grad_norm`, plus
+  `first_nonfinite_step` (-1 if none) and `nonfinite_bits` (see
+  `NONFINITE_TERMS`).
+  """
+  steps_per_epoch = num_train // batch_size
+  if steps_per_epoch < 1:
+    raise ValueError(f"train.batch_size={batch_size} is larger than the "
+                     f"training set ({num_train} images): lower it.")
+
+  def loss_fn(params, images, key, kl_weight):
+    model = nnx.merge(graphdef, params)
+    terms = model.loss_terms(images, key, likelihood, gaussian_scale)
+    loss = jnp.mean(losses.negative_elbo(terms["recon"], terms["kl"],
+                                         kl_weight))
+    return loss, {"recon": jnp.mean(terms["recon"]),
+                  "kl": jnp.mean(terms["kl"])}
+
+  def epoch_permutation(data_key, epoch):
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch),
+                                  num_train)
+
+  def train_chunk(state: TrainState, images, data_key, model_key, kl_weight,
+                  num_steps):
+    def one_step(_, carry):
+      state, permutation, sums, first_bad, bad_bits = carry
+      step = state.step
+      epoch, position = jnp.divmod(step, steps_per_epoch)
+      permutation = jax.lax.cond(
+          position == 0, lambda: epoch_permutation(data_key, epoch),
+          lambda: permutation)
+      batch_indices = jax.lax.dynamic_slice_in_dim(
+          permutation, position * batch_size, batch_size)
+      batch = jnp.take(images, batch_indices, axis=0)
+      weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
+      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          state.params, batch, jax.random.fold_in(model_key, step), weight)
+      updates, opt_state = optimizer.update(grads, state.opt_state,
+                                            state.params)
+      params = optax.apply_updates(state.params, updates)
+      grad_norm = optax.global_norm(grads)
+
+      bits = (jnp.where(jnp.isfinite(terms["recon"]), 0, 1)
+              | jnp.where(jnp.isfinite(terms["kl"]), 0, 2)
+              | jnp.where(jnp.isfinite(grad_norm), 0, 4))
+      is_first = (first_bad < 0) & (bits > 0)
+      first_bad = jnp.where(is_first, step, first_bad)
+      bad_bits = jnp.where(is_first, bits, bad_bits)
+      sums = jax.tree.map(jnp.add, sums, {
+          "loss": loss, "recon": terms["recon"], "kl": terms["kl"],
+          "grad_norm": grad_norm})
+      return (TrainState(params, opt_state, step + 1), permutation, sums,
+              first_bad, bad_bits)
+
+    zero = jnp.zeros((), jnp.float32)
+    sums = {"loss": zero, "recon": zero, "kl": zero, "grad_norm": zero}
+    initial_permutation = epoch_permutation(data_key,
+                                            state.step // steps_per_epoch)
+    carry = (state, initial_permutation, sums, jnp.int32(-1), jnp.int32(0))
+    state, _, sums, first_bad, bad_bits = jax.lax.fori_loop(
+        0, num_steps, one_step, carry)
+    count = jnp.maximum(num_steps, 1).astype(jnp.float32)
+    metrics = {name: total / count for name, total in sums.items()}
+    metrics["neg_elbo"] = metrics["recon"] + metrics["kl"]
+    metrics["first_nonfinite_step"] = first_bad
+    metrics["nonfinite_bits"] = bad_bits
+    return state, metrics
+
+  return jax.jit(train_chunk, donate_argnums=0)
