@@ -185,6 +185,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               config.train.checkpoint_every_steps)
   pending = {"count": 0}  # host-side sums of chunk metrics since last log
   train_seconds = 0.0
+  loop_started = time.perf_counter()
 
   def save(at_step):
     checkpointer.save(at_step, state, {"step": at_step,
@@ -223,7 +224,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             epoch=step / steps_per_epoch,
             learning_rate=float(schedule(step)),
             steps_per_sec=steps_per_sec,
-            images_per_sec=steps_per_sec * config.train.batch_size)
+            images_per_sec=steps_per_sec * config.train.batch_size,
+            elapsed_sec=time.perf_counter() - loop_started)
         writer.write(step, "train", averages)
         logging.info(
             "step %d/%d | loss %.4g recon %.4g kl %.4g | %.1f steps/s | "

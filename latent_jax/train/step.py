@@ -100,7 +100,7 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
       updates, opt_state = optimizer.update(grads, state.opt_state,
                                             state.params)
       params = optax.apply_updates(state.params, updates)
-      grad_norm = optax.global_norm(grads)
+      grad_norm = optax.tree.norm(grads)
 
       bits = (jnp.where(jnp.isfinite(terms["recon"]), 0, 1)
               | jnp.where(jnp.isfinite(terms["kl"]), 0, 2)

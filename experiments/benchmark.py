@@ -1,0 +1,131 @@
+"""Benchmarks (not tests): ratios measured in one run on one device.
+
+  python -m experiments.benchmark vae [--arch=seed002 --batch_size=64]
+
+`vae` prints, for one preset on the heatmaps, training images/s of
+  (a) a bare jitted `value_and_grad` on one fixed on-device batch (XLA's own
+      kernel time for this model: the ceiling for any training loop), and
+  (b) the full training loop (`train_and_evaluate`: on-device batch
+      sampling, optimiser, metrics, logging, checkpoint cadence),
+the loop/bare ratio, the model's FLOPs per image from XLA's cost analysis,
+the achieved FLOP/s, and that as a fraction of this device's jitted matmul
+rate measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from flax import nnx
+
+from experiments.configs import vae_heatmaps
+from latent_jax.train.loop import train_and_evaluate
+from latent_jax.train.metrics_writer import read_records
+from latent_jax.train.setup import create_model, load_configured_dataset
+
+_ARCH = flags.DEFINE_string("arch", "seed002", "Model preset to benchmark.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
+_STEPS = flags.DEFINE_integer("steps", 40, "Timed steps per measurement.")
+
+
+def _timed(fn, repeats: int) -> float:
+  """Seconds per call of `fn` after one warm-up call (compilation)."""
+  jax.block_until_ready(fn())
+  started = time.perf_counter()
+  for _ in range(repeats):
+    out = fn()
+  jax.block_until_ready(out)
+  return (time.perf_counter() - started) / repeats
+
+
+def matmul_flops_per_sec(size: int = 2048, repeats: int = 10) -> float:
+  """This device's float32 jitted matmul rate (FLOP/s)."""
+  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  return 2 * size**3 / _timed(lambda: matmul(a, b), repeats)
+
+
+def benchmark_vae() -> dict[str, float]:
+  batch_size, steps = _BATCH.value, _STEPS.value
+  config = vae_heatmaps.get_config(f"arch={_ARCH.value}")
+  config.unlock()
+  config.train.batch_size = batch_size
+  config.train.steps_per_call = 10
+  config.train.log_every_steps = 10
+  config.train.checkpoint_every_steps = 20
+  config.eval.figures = "loss_curves"
+  dataset = load_configured_dataset(config)
+
+  # (a) bare value_and_grad on one fixed on-device batch.
+  model = create_model(config, dataset.image_shape)
+  graphdef, params = nnx.split(model)
+  batch = jax.device_put(dataset.train_images[:batch_size])
+
+  def loss(params, key):
+    terms = nnx.merge(graphdef, params).loss_terms(batch, key, "bernoulli")
+    return jnp.mean(terms["recon"] + terms["kl"])
+
+  value_and_grad = jax.jit(jax.value_and_grad(loss))
+  key = jax.random.key(0)
+  bare_seconds = _timed(lambda: value_and_grad(params, key), steps)
+  cost = value_and_grad.lower(params, key).compile().cost_analysis()
+  if isinstance(cost, (list, tuple)):  # older JAX returns one per device
+    cost = cost[0]
+  flops_per_image = float(cost["flops"]) / batch_size
+
+  # (b) the full loop; time between the first and last log lines, so
+  # compilation and the final evaluation are excluded.
+  steps_per_epoch = dataset.num_train // batch_size
+  config.train.epochs = max(2, -(-(steps + 20) // steps_per_epoch))
+  config.train.eval_every_steps = config.train.epochs * steps_per_epoch
+  with tempfile.TemporaryDirectory() as workdir:
+    train_and_evaluate(config, workdir)
+    records = [r for r in read_records(workdir) if r["split"] == "train"]
+  first, last = records[0], records[-1]
+  loop_seconds_per_step = ((last["elapsed_sec"] - first["elapsed_sec"])
+                           / (last["step"] - first["step"]))
+
+  matmul_rate = matmul_flops_per_sec()
+  bare_images = batch_size / bare_seconds
+  loop_images = batch_size / loop_seconds_per_step
+  return {
+      "device": str(jax.devices()[0].device_kind),
+      "arch": _ARCH.value,
+      "batch_size": batch_size,
+      "bare_value_and_grad_images_per_sec": bare_images,
+      "full_loop_images_per_sec": loop_images,
+      "loop_over_bare": loop_images / bare_images,
+      "model_train_flops_per_image": flops_per_image,
+      "achieved_flops_per_sec_bare": flops_per_image * bare_images,
+      "achieved_flops_per_sec_loop": flops_per_image * loop_images,
+      "matmul_flops_per_sec": matmul_rate,
+      "loop_fraction_of_matmul_rate": flops_per_image * loop_images
+                                      / matmul_rate,
+  }
+
+
+BENCHMARKS = {"vae": benchmark_vae}
+
+
+def main(argv):
+  if len(argv) != 2 or argv[1] not in BENCHMARKS:
+    raise app.UsageError(f"Usage: python -m experiments.benchmark "
+                         f"{{{'|'.join(BENCHMARKS)}}} [flags]")
+  results = BENCHMARKS[argv[1]]()
+  width = max(map(len, results))
+  for name, value in results.items():
+    shown = f"{value:.4g}" if isinstance(value, float) else value
+    print(f"{name:<{width}}  {shown}")
+  print(json.dumps(results))
+
+
+if __name__ == "__main__":
+  app.run(main)
