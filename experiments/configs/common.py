@@ -64,7 +64,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.warmup_steps = 0         # linear learning-rate warm-up
   config.train.weight_decay = 0.0       # adamw only
   config.train.grad_clip_norm = 0.0     # 0: no clipping
-  config.train.steps_per_call = 200     # steps run on device per host call
+  config.train.steps_per_call = 200     # steps per host call (one sync)
+  config.train.chunk_mode = "auto"      # "device_loop" (GPU/TPU), "dispatch"
+                                        # (CPU); see latent_jax/train/step.py
   config.train.log_every_steps = 200
   config.train.eval_every_steps = 0     # 0: once per epoch
   config.train.checkpoint_every_steps = 1000

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from latent_jax.models.layers import SubPixelConvTranspose
+
 
 def _same_conv_size(size: int, stride: int) -> int:
   return math.ceil(size / stride)
@@ -87,6 +89,9 @@ class ConvDecoder(nnx.Module):
   convolutions (`features[i]` channels, stride `strides[i]`, ReLU), then a
   final 3x3 transposed convolution to C channels without activation: the
   output is Bernoulli logits or a Gaussian mean, as the likelihood decides.
+  The transposed convolutions are `SubPixelConvTranspose`: the same
+  parameters and outputs as Keras' Conv2DTranspose(padding="same"), computed
+  without XLA:CPU's slow zero-dilated convolution.
   """
 
   def __init__(self, latent_dim: int, output_shape: Sequence[int],
@@ -113,13 +118,12 @@ class ConvDecoder(nnx.Module):
     deconvs = []
     in_channels = start_features
     for out_channels, stride in zip(features, strides):
-      deconvs.append(nnx.ConvTranspose(in_channels, out_channels, (3, 3),
-                                       strides=(stride, stride),
-                                       padding="SAME", rngs=rngs))
+      deconvs.append(SubPixelConvTranspose(in_channels, out_channels, 3,
+                                           stride, rngs=rngs))
       in_channels = out_channels
     self.deconvs = nnx.List(deconvs)
-    self.to_output = nnx.ConvTranspose(in_channels, channels, (3, 3),
-                                       padding="SAME", rngs=rngs)
+    self.to_output = SubPixelConvTranspose(in_channels, channels, 3, 1,
+                                           rngs=rngs)
 
   def __call__(self, codes: jax.Array) -> jax.Array:
     """codes: [B, latent_dim] -> outputs [B, H, W, C] (logits or means)."""

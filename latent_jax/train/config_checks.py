@@ -6,6 +6,7 @@ from latent_jax import losses
 from latent_jax.data import DATASETS
 from latent_jax.models.presets import MODEL_KINDS, PRESETS
 from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
+from latent_jax.train.step import resolve_chunk_mode
 
 FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
            "traversals")
@@ -73,4 +74,5 @@ def validate_config(config) -> None:
   for key in ("train.eval_every_steps", "train.warmup_steps"):
     _at_least(config, key, 0)
   _at_least(config, "train.grad_clip_norm", 0.0, (int, float))
+  resolve_chunk_mode(config.train.chunk_mode)
   selected_figures(config.eval.figures)

@@ -172,7 +172,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       graphdef, optimizer, likelihood=config.loss.likelihood,
       gaussian_scale=config.loss.gaussian_scale,
       kl_warmup_steps=config.loss.kl_warmup_steps,
-      batch_size=config.train.batch_size, num_train=dataset.num_train)
+      batch_size=config.train.batch_size, num_train=dataset.num_train,
+      chunk_mode=config.train.chunk_mode)
   run_key = jax.random.key(config.seed)
   data_key, model_key = jax.random.fold_in(run_key, 0), jax.random.fold_in(
       run_key, 1)
@@ -198,7 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       num_steps = min(boundary - step, config.train.steps_per_call)
       started = time.perf_counter()
       state, metrics = train_chunk(state, train_images, data_key, model_key,
-                                   kl_weight, jnp.int32(num_steps))
+                                   kl_weight, num_steps)
       metrics = jax.device_get(metrics)
       train_seconds += time.perf_counter() - started
       if metrics["first_nonfinite_step"] >= 0:

@@ -4,8 +4,19 @@ Everything crossing the jit boundary is a plain pytree: the NNX model is split
 once into `graphdef` (static) and `params` (arrays). The training images live
 on the device; each step draws its batch from a per-epoch permutation inside
 the program, so no data is copied from the host per step. A chunk of
-`num_steps` steps runs in one `lax.fori_loop` whose trip count is a traced
-scalar: any chunk length reuses the same compiled program.
+`num_steps` steps is one host call with metrics reduced on device, in one of
+two modes that run the same step:
+
+- "device_loop": one jitted `lax.fori_loop` whose trip count is a traced
+  scalar (any chunk length reuses one compiled program). The mode for GPUs
+  and TPUs, where per-step dispatch would leave the accelerator idle.
+- "dispatch": one jitted, donated step per dispatch, queued asynchronously,
+  with a single host sync per chunk. The mode for XLA:CPU, which runs the
+  weight-gradient convolutions of a loop body about 20x slower than the same
+  convolutions outside a loop (measured: a 3x3 conv's weight gradient at
+  batch 64 takes 0.022 s per step dispatched and 0.56 s per step in
+  `lax.scan`/`fori_loop` with any unroll factor short of full unrolling),
+  while its dispatch overhead is microseconds per step.
 
 Randomness depends only on (key, step): the batch of step s comes from the
 permutation of epoch s // steps_per_epoch, and its posterior noise from
@@ -46,29 +57,45 @@ def nonfinite_terms(bits: int) -> list[str]:
   return [name for i, name in enumerate(NONFINITE_TERMS) if bits & (1 << i)]
 
 
+CHUNK_MODES = ("auto", "device_loop", "dispatch")
+
+
+def resolve_chunk_mode(mode: str, platform: str | None = None) -> str:
+  """"auto" -> "dispatch" on CPU, "device_loop" on GPU/TPU (see module doc)."""
+  if mode not in CHUNK_MODES:
+    raise ValueError(f"Invalid config value train.chunk_mode={mode!r}: must "
+                     f"be one of {list(CHUNK_MODES)}.")
+  if mode != "auto":
+    return mode
+  platform = platform or jax.default_backend()
+  return "dispatch" if platform == "cpu" else "device_loop"
+
+
 def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
                      optax.GradientTransformation, *, likelihood: str,
                      gaussian_scale: float, kl_warmup_steps: int,
-                     batch_size: int, num_train: int) -> Callable:
+                     batch_size: int, num_train: int,
+                     chunk_mode: str = "auto") -> Callable:
   """Builds `train_chunk(state, images, data_key, model_key, kl_weight, n)`.
 
-  Args of the returned (jitted, state-donating) function:
+  Args of the returned function (it donates `state`):
     state: TrainState.
     images: [N, H, W, C] training images, already on the device.
     data_key: key for the per-epoch permutations (shared by ensemble members).
     model_key: key for posterior samples.
     kl_weight: scalar float array (traced: sweeps vmap over it).
-    num_steps: scalar int32 array, steps to run in this call.
+    num_steps: Python int, steps to run in this call.
 
-  Returns (state, metrics): metrics are means over the chunk of `loss`,
-  `recon`, `kl`, `neg_elbo` (recon + kl, unweighted) and `grad_norm`, plus
-  `first_nonfinite_step` (-1 if none) and `nonfinite_bits` (see
-  `NONFINITE_TERMS`).
+  Returns (state, metrics) as device arrays (no host sync): metrics are means
+  over the chunk of `loss`, `recon`, `kl`, `neg_elbo` (recon + kl,
+  unweighted) and `grad_norm`, plus `first_nonfinite_step` (-1 if none) and
+  `nonfinite_bits` (see `NONFINITE_TERMS`).
   """
   steps_per_epoch = num_train // batch_size
   if steps_per_epoch < 1:
     raise ValueError(f"train.batch_size={batch_size} is larger than the "
                      f"training set ({num_train} images): lower it.")
+  chunk_mode = resolve_chunk_mode(chunk_mode)
 
   def loss_fn(params, images, key, kl_weight):
     model = nnx.merge(graphdef, params)
@@ -82,45 +109,45 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     return jax.random.permutation(jax.random.fold_in(data_key, epoch),
                                   num_train)
 
-  def train_chunk(state: TrainState, images, data_key, model_key, kl_weight,
-                  num_steps):
-    def one_step(_, carry):
-      state, permutation, sums, first_bad, bad_bits = carry
-      step = state.step
-      epoch, position = jnp.divmod(step, steps_per_epoch)
-      permutation = jax.lax.cond(
-          position == 0, lambda: epoch_permutation(data_key, epoch),
-          lambda: permutation)
-      batch_indices = jax.lax.dynamic_slice_in_dim(
-          permutation, position * batch_size, batch_size)
-      batch = jnp.take(images, batch_indices, axis=0)
-      weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
-      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          state.params, batch, jax.random.fold_in(model_key, step), weight)
-      updates, opt_state = optimizer.update(grads, state.opt_state,
-                                            state.params)
-      params = optax.apply_updates(state.params, updates)
-      grad_norm = optax.tree.norm(grads)
-
-      bits = (jnp.where(jnp.isfinite(terms["recon"]), 0, 1)
-              | jnp.where(jnp.isfinite(terms["kl"]), 0, 2)
-              | jnp.where(jnp.isfinite(grad_norm), 0, 4))
-      is_first = (first_bad < 0) & (bits > 0)
-      first_bad = jnp.where(is_first, step, first_bad)
-      bad_bits = jnp.where(is_first, bits, bad_bits)
-      sums = jax.tree.map(jnp.add, sums, {
-          "loss": loss, "recon": terms["recon"], "kl": terms["kl"],
-          "grad_norm": grad_norm})
-      return (TrainState(params, opt_state, step + 1), permutation, sums,
-              first_bad, bad_bits)
-
+  def start_chunk(state, data_key):
+    """Carry: (state, permutation, metric sums, first bad step, bad bits)."""
     zero = jnp.zeros((), jnp.float32)
     sums = {"loss": zero, "recon": zero, "kl": zero, "grad_norm": zero}
-    initial_permutation = epoch_permutation(data_key,
-                                            state.step // steps_per_epoch)
-    carry = (state, initial_permutation, sums, jnp.int32(-1), jnp.int32(0))
-    state, _, sums, first_bad, bad_bits = jax.lax.fori_loop(
-        0, num_steps, one_step, carry)
+    permutation = epoch_permutation(data_key, state.step // steps_per_epoch)
+    return (state, permutation, sums, jnp.int32(-1), jnp.int32(0))
+
+  def one_step(carry, images, data_key, model_key, kl_weight):
+    state, permutation, sums, first_bad, bad_bits = carry
+    step = state.step
+    epoch, position = jnp.divmod(step, steps_per_epoch)
+    permutation = jax.lax.cond(
+        position == 0, lambda: epoch_permutation(data_key, epoch),
+        lambda: permutation)
+    batch_indices = jax.lax.dynamic_slice_in_dim(
+        permutation, position * batch_size, batch_size)
+    batch = jnp.take(images, batch_indices, axis=0)
+    weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch, jax.random.fold_in(model_key, step), weight)
+    updates, opt_state = optimizer.update(grads, state.opt_state,
+                                          state.params)
+    params = optax.apply_updates(state.params, updates)
+    grad_norm = optax.tree.norm(grads)
+
+    bits = (jnp.where(jnp.isfinite(terms["recon"]), 0, 1)
+            | jnp.where(jnp.isfinite(terms["kl"]), 0, 2)
+            | jnp.where(jnp.isfinite(grad_norm), 0, 4))
+    is_first = (first_bad < 0) & (bits > 0)
+    first_bad = jnp.where(is_first, step, first_bad)
+    bad_bits = jnp.where(is_first, bits, bad_bits)
+    sums = jax.tree.map(jnp.add, sums, {
+        "loss": loss, "recon": terms["recon"], "kl": terms["kl"],
+        "grad_norm": grad_norm})
+    return (TrainState(params, opt_state, step + 1), permutation, sums,
+            first_bad, bad_bits)
+
+  def finish_chunk(carry, num_steps):
+    state, _, sums, first_bad, bad_bits = carry
     count = jnp.maximum(num_steps, 1).astype(jnp.float32)
     metrics = {name: total / count for name, total in sums.items()}
     metrics["neg_elbo"] = metrics["recon"] + metrics["kl"]
@@ -128,4 +155,33 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     metrics["nonfinite_bits"] = bad_bits
     return state, metrics
 
-  return jax.jit(train_chunk, donate_argnums=0)
+  if chunk_mode == "device_loop":
+    def device_loop(state, images, data_key, model_key, kl_weight,
+                    num_steps):
+      carry = jax.lax.fori_loop(
+          0, num_steps,
+          lambda _, carry: one_step(carry, images, data_key, model_key,
+                                    kl_weight),
+          start_chunk(state, data_key))
+      return finish_chunk(carry, num_steps)
+
+    device_loop = jax.jit(device_loop, donate_argnums=0)
+
+    def train_chunk(state, images, data_key, model_key, kl_weight,
+                    num_steps):
+      return device_loop(state, images, data_key, model_key, kl_weight,
+                         jnp.int32(num_steps))
+    return train_chunk
+
+  start_jit = jax.jit(start_chunk, donate_argnums=0)
+  step_jit = jax.jit(one_step, donate_argnums=0)
+  finish_jit = jax.jit(finish_chunk, donate_argnums=0)
+
+  def train_chunk(state, images, data_key, model_key, kl_weight, num_steps):
+    # Dispatches are asynchronous: the host queues all steps, then returns
+    # device arrays; nothing here waits for the device.
+    carry = start_jit(state, data_key)
+    for _ in range(num_steps):
+      carry = step_jit(carry, images, data_key, model_key, kl_weight)
+    return finish_jit(carry, jnp.int32(num_steps))
+  return train_chunk
