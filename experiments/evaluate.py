@@ -8,6 +8,8 @@ import sys
 
 from absl import app, flags, logging
 
+from experiments.cli import parse_flags, quiet_library_logs
+
 from latent_jax.train.loop import evaluate_workdir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory of a training "
@@ -22,6 +24,7 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  quiet_library_logs()
   try:
     evaluate_workdir(_WORKDIR.value, _FIGURES.value)
   except (ValueError, FileNotFoundError) as error:
@@ -30,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -12,6 +12,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments.cli import parse_flags, quiet_library_logs
+
 from latent_jax.train.loop import (NonFiniteLossError, Preempted,
                                    train_and_evaluate)
 
@@ -26,6 +28,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  quiet_library_logs()
   try:
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except Preempted as stop:
@@ -37,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

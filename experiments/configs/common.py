@@ -97,9 +97,9 @@ def _parse_value(text: str, current: Any, key: str) -> Any:
   return text
 
 
-def apply_arg(config: ml_collections.ConfigDict, arg: str | None) -> bool:
-  """Applies a `get_config` string to `config`; returns whether `smoke` was set."""
-  smoke = False
+def parse_arg(arg: str | None) -> tuple[bool, dict[str, str]]:
+  """Splits a `get_config` string into (smoke, {config path: raw value})."""
+  smoke, settings = False, {}
   for item in filter(None, (part.strip() for part in (arg or "").split(","))):
     key, sep, value = item.partition("=")
     if not sep:
@@ -114,10 +114,8 @@ def apply_arg(config: ml_collections.ConfigDict, arg: str | None) -> bool:
                        f"{sorted(ARG_SHORTCUTS)} and switches "
                        f"{list(ARG_SWITCHES)}. Other fields can be set with "
                        "--config.<path>=<value>.")
-    section, _, field = ARG_SHORTCUTS[key].rpartition(".")
-    target = config[section] if section else config
-    target[field] = _parse_value(value, target[field], key)
-  return smoke
+    settings[key] = value
+  return smoke, settings
 
 
 def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
@@ -144,7 +142,12 @@ def make_config(arg: str | None = None, **overrides: Any
     if field not in target:
       raise KeyError(f"Experiment default {path!r} is not a config field.")
     target[field] = value
-  if apply_arg(config, arg):
+  smoke, settings = parse_arg(arg)
+  if smoke:  # first, so explicit settings (e.g. batch_size=...) win
     shrink_for_smoke(config)
+  for key, raw in settings.items():
+    section, _, field = ARG_SHORTCUTS[key].rpartition(".")
+    target = config[section] if section else config
+    target[field] = _parse_value(raw, target[field], key)
   config.lock()
   return config

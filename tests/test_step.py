@@ -1,0 +1,64 @@
+"""The two chunk modes run the same steps; the sub-pixel layer is exact."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from latent_jax import build_model
+from latent_jax.models.layers import SubPixelConvTranspose
+from latent_jax.train.step import (init_train_state, make_train_chunk,
+                                   resolve_chunk_mode)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 4])
+@pytest.mark.parametrize("size", [(4, 4), (5, 7)])
+def test_subpixel_transposed_conv_equals_flax_conv_transpose(stride, size):
+  reference = nnx.ConvTranspose(3, 4, (3, 3), strides=(stride, stride),
+                                padding="SAME", rngs=nnx.Rngs(0))
+  reference.bias[...] = jnp.arange(4.0)
+  layer = SubPixelConvTranspose(3, 4, 3, stride, rngs=nnx.Rngs(1))
+  layer.kernel[...] = reference.kernel[...]
+  layer.bias[...] = reference.bias[...]
+  x = jax.random.normal(jax.random.key(0), (2, *size, 3))
+  expected = reference(x)
+  assert expected.shape == (2, size[0] * stride, size[1] * stride, 4)
+  np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+
+def test_device_loop_and_dispatch_take_the_same_steps():
+  model = build_model("vae", "small", (8, 8, 1), 2, rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+  optimizer = optax.adam(1e-3)
+  images = jax.random.uniform(jax.random.key(1), (40, 8, 8, 1))
+  results = {}
+  for mode in ("device_loop", "dispatch"):
+    chunk = make_train_chunk(graphdef, optimizer, likelihood="bernoulli",
+                             gaussian_scale=1.0, kl_warmup_steps=3,
+                             batch_size=16, num_train=40, chunk_mode=mode)
+    state = init_train_state(jax.tree.map(jnp.copy, params), optimizer)
+    state, first = chunk(state, images, jax.random.key(2),
+                         jax.random.key(3), jnp.float32(0.5), 3)
+    state, second = chunk(state, images, jax.random.key(2),
+                          jax.random.key(3), jnp.float32(0.5), 4)
+    results[mode] = (state, first, second)
+  loop_state, loop_first, loop_second = results["device_loop"]
+  dispatch_state, dispatch_first, dispatch_second = results["dispatch"]
+  assert int(loop_state.step) == int(dispatch_state.step) == 7
+  for a, b in zip(jax.tree.leaves(loop_state.params),
+                  jax.tree.leaves(dispatch_state.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  for name in ("loss", "recon", "kl", "grad_norm"):
+    np.testing.assert_allclose(loop_second[name], dispatch_second[name],
+                               rtol=1e-4)
+  assert int(loop_first["first_nonfinite_step"]) == -1
+
+
+def test_auto_mode_dispatches_on_cpu_and_loops_on_accelerators():
+  assert resolve_chunk_mode("auto", "cpu") == "dispatch"
+  assert resolve_chunk_mode("auto", "gpu") == "device_loop"
+  assert resolve_chunk_mode("auto", "tpu") == "device_loop"
+  with pytest.raises(ValueError, match="train.chunk_mode"):
+    resolve_chunk_mode("turbo")
