@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from experiments.configs import vae_digits, vae_heatmaps
 from latent_jax.train import loop
 from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train.config_checks import FIGURES
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
 
 
@@ -25,13 +27,9 @@ def _smoke(module, arg="smoke", **overrides):
 
 def _final_params(workdir):
   checkpointer = Checkpointer(workdir)
-  step = checkpointer.latest_step()
-  import orbax.checkpoint as ocp
-  manager = checkpointer._manager
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+  state, meta = checkpointer.restore_latest()
   checkpointer.close()
-  return step, restored["state"]
+  return meta["step"], state
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +61,7 @@ def test_smoke_training_lowers_the_loss_and_writes_everything(heatmap_run):
   assert summary["frobenius"] ** 2 / 1296 <= summary["mse"] * (1 + 1e-5)
   with open(os.path.join(workdir, "config.json")) as file:
     assert json.load(file)["model"]["latent_dim"] == config.model.latent_dim
-  for name in ("loss_curves", "reconstructions", "samples", "latent_codes",
-               "traversals"):
+  for name in FIGURES:
     path = os.path.join(workdir, "figures", f"{name}.png")
     assert os.path.getsize(path) > 5000, name
 
@@ -77,12 +74,20 @@ def test_rerunning_a_finished_run_only_reevaluates(heatmap_run):
   assert again["neg_elbo"] == pytest.approx(summary["neg_elbo"], rel=1e-6)
 
 
-def test_evaluate_workdir_restores_and_selects_figures(heatmap_run, tmp_path):
+def test_evaluate_workdir_restores_and_writes_every_figure(heatmap_run,
+                                                         tmp_path):
   _, workdir, summary = heatmap_run
+  shutil.rmtree(os.path.join(workdir, "figures"))
   os.remove(os.path.join(workdir, "eval.json"))
-  result = loop.evaluate_workdir(workdir, "reconstructions,samples")
+  result = loop.evaluate_workdir(workdir)
   assert result["neg_elbo"] == pytest.approx(summary["neg_elbo"], rel=1e-6)
   assert os.path.exists(os.path.join(workdir, "eval.json"))
+  assert sorted(os.listdir(os.path.join(workdir, "figures"))) == sorted(
+      f"{name}.png" for name in FIGURES)
+  shutil.rmtree(os.path.join(workdir, "figures"))
+  loop.evaluate_workdir(workdir, "reconstructions,samples")
+  assert sorted(os.listdir(os.path.join(workdir, "figures"))) == [
+      "reconstructions.png", "samples.png"]
   with pytest.raises(ValueError, match="unknown figure"):
     loop.evaluate_workdir(workdir, "reconstructions,nope")
   with pytest.raises(FileNotFoundError, match="config.json"):

@@ -47,17 +47,20 @@ class Checkpointer:
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
         force=True)
 
-  def restore_latest(self, target: Any) -> tuple[Any, dict[str, Any]] | None:
+  def restore_latest(self, target: Any | None = None
+                     ) -> tuple[Any, dict[str, Any]] | None:
     """(state, meta) from the latest checkpoint, or None if there is none.
 
     Args:
       target: a pytree with the expected structure, shapes and dtypes
-        (concrete arrays or `jax.ShapeDtypeStruct`s).
+        (concrete arrays or `jax.ShapeDtypeStruct`s). None restores the raw
+        arrays as saved (nested dicts), without checks.
     """
     step = self.latest_step()
     if step is None:
       return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    abstract = (None if target is None else
+                jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract),
