@@ -310,3 +310,14 @@ def test_mnist_reads_prepared_array_record_without_tensorflow(tmp_path):
     for image, label in zip(sub.train_images, sub.train_labels[:, 0]):
         matches = np.flatnonzero(np.all(train_images / np.float32(255) == image, axis=(1, 2, 3)))
         assert matches.size == 1 and train_labels[matches[0]] == label
+
+
+def test_seed002_split_is_the_notebooks_sklearn_split():
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split_indices(11875, 0.2, seed=5, split="seed002")
+    expected_train, expected_test = train_test_split(np.arange(11875), test_size=0.2, random_state=19)
+    np.testing.assert_array_equal(train, np.sort(expected_train))
+    np.testing.assert_array_equal(test, np.sort(expected_test))
+    with pytest.raises(ValueError, match="split"):
+        train_test_split_indices(100, 0.2, seed=0, split="stratified")

@@ -71,3 +71,12 @@ def test_kl_weight_can_be_traced_and_vmapped():
   weights = jnp.array([0.0, 1.0, 2.0])
   out = jax.vmap(lambda w: losses.negative_elbo(recon, kl, w).sum())(weights)
   np.testing.assert_allclose(out, [7.0, 10.0, 13.0])
+
+
+def test_bernoulli_nll_of_a_perfect_prediction_is_the_target_entropy():
+  # The floor `recon_floor` in eval.json: soft targets cannot reach BCE 0.
+  x = np.random.default_rng(3).uniform(0.01, 0.99, (2, 50))
+  logits = np.log(x) - np.log1p(-x)
+  entropy = np.array([stats.bernoulli(p).entropy().sum() for p in x])
+  np.testing.assert_allclose(losses.bernoulli_nll(logits, x), entropy,
+                             rtol=1e-5)

@@ -57,6 +57,7 @@ def test_smoke_training_lowers_the_loss_and_writes_everything(heatmap_run):
   for key in ("recon", "kl", "neg_elbo", "mse", "frobenius"):
     assert written[key] == pytest.approx(summary[key])
   assert summary["neg_elbo"] == pytest.approx(summary["recon"] + summary["kl"])
+  assert 0 < summary["recon_floor"] < summary["recon"]
   # Frobenius^2 / pixels is the per-image MSE; Jensen: mean(F)^2 <= mean(F^2).
   assert summary["frobenius"] ** 2 / 1296 <= summary["mse"] * (1 + 1e-5)
   with open(os.path.join(workdir, "config.json")) as file:

@@ -36,6 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.name = "heatmaps"
   config.data.test_fraction = 0.2      # heatmaps/digits: seed's 80/20 split
+  config.data.split = "random"         # or "seed002": the notebook's split
   config.data.cache_dir = None         # heatmaps cache; None: ~/.cache
   config.data.data_dir = None          # tfds data_dir for mnist/fashion_mnist
   config.data.classes = None           # e.g. (1, 5, 6) keeps those classes

@@ -136,8 +136,11 @@ def validate_arrays(
     return images, labels
 
 
+SPLITS = ("random", "seed002")
+
+
 def train_test_split_indices(
-    num_examples: int, test_fraction: float, seed: int
+    num_examples: int, test_fraction: float, seed: int, split: str = "random"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic random train/test partition of ``range(num_examples)``.
 
@@ -148,6 +151,10 @@ def train_test_split_indices(
         num_examples: Number of examples ``N``.
         test_fraction: Fraction in ``(0, 1)`` that goes to the test split.
         seed: Seed of ``np.random.default_rng``; same seed, same split.
+        split: ``"random"`` (a permutation from ``seed``) or ``"seed002"``:
+            seed 002's own split, scikit-learn's
+            ``train_test_split(test_size=test_fraction, random_state=19)``,
+            whatever ``seed`` is, to compare numbers with that notebook.
 
     Returns:
         ``(train_idx, test_idx)``: sorted int64 arrays ``[N_train]`` and
@@ -166,6 +173,14 @@ def train_test_split_indices(
             f"splitting {num_examples} examples with test_fraction={test_fraction} "
             f"gives {num_train} train / {num_test} test; both must be non-empty"
         )
+    if split == "seed002":
+        from sklearn.model_selection import train_test_split
+
+        train_idx, test_idx = train_test_split(
+            np.arange(num_examples), test_size=test_fraction, random_state=19)
+        return np.sort(train_idx), np.sort(test_idx)
+    if split != "random":
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     permutation = np.random.default_rng(seed).permutation(num_examples)
     # Sorted indices keep the original order inside each split; training
     # loops shuffle per epoch anyway, and sorted gathers are cache friendly.
@@ -181,6 +196,7 @@ def make_dataset(
     seed: int,
     test_fraction: float,
     likelihood: str = DEFAULT_LIKELIHOOD,
+    split: str = "random",
 ) -> Dataset:
     """Validates a full array set and splits it into a :class:`Dataset`.
 
@@ -193,6 +209,7 @@ def make_dataset(
         seed: Split seed, see :func:`train_test_split_indices`.
         test_fraction: Fraction of examples in the test split.
         likelihood: Suggested decoder likelihood.
+        split: See :func:`train_test_split_indices`.
 
     Returns:
         The split dataset.
@@ -202,7 +219,7 @@ def make_dataset(
     """
     images, labels = validate_arrays(name, images, labels)
     try:
-        train_idx, test_idx = train_test_split_indices(images.shape[0], test_fraction, seed)
+        train_idx, test_idx = train_test_split_indices(images.shape[0], test_fraction, seed, split)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
     return Dataset(

@@ -14,7 +14,9 @@ from latent_jax.data.dataset import Dataset, make_dataset
 _MAX_PIXEL = 16.0
 
 
-def load_digits(*, seed: int, test_fraction: float = 0.2, cache_dir: str | None = None) -> Dataset:
+def load_digits(
+    *, seed: int, test_fraction: float = 0.2, cache_dir: str | None = None, split: str = "random"
+) -> Dataset:
     """``digits``: images ``[N, 8, 8, 1]`` in ``[0, 1]``, labels ``[N, 1]`` digit ids.
 
     Args:
@@ -22,6 +24,8 @@ def load_digits(*, seed: int, test_fraction: float = 0.2, cache_dir: str | None 
         test_fraction: Fraction of examples in the test split.
         cache_dir: Unused (the data ships with scikit-learn); accepted so that
             every registry loader has the same call signature.
+        split: ``"random"`` or ``"seed002"`` (scikit-learn's split with
+            ``random_state=19``).
 
     Returns:
         The split dataset with ``label_names=("digit",)``, categorical.
@@ -34,5 +38,5 @@ def load_digits(*, seed: int, test_fraction: float = 0.2, cache_dir: str | None 
     images = np.asarray(bunch.images, np.float64) / _MAX_PIXEL
     return make_dataset(
         "digits", images, np.asarray(bunch.target), ("digit",), (True,),
-        seed=seed, test_fraction=test_fraction,
+        seed=seed, test_fraction=test_fraction, split=split,
     )

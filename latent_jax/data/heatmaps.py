@@ -241,19 +241,25 @@ def load_heatmap_arrays(
 
 
 def load_heatmaps(
-    *, seed: int, test_fraction: float = 0.2, cache_dir: str | None = None
+    *, seed: int, test_fraction: float = 0.2, cache_dir: str | None = None,
+    split: str = "random",
 ) -> Dataset:
-    """``heatmaps``: Gaussian heatmaps labelled (var_x, var_y, corr), split by ``seed``."""
+    """``heatmaps``: Gaussian heatmaps labelled (var_x, var_y, corr), split by ``seed``.
+
+    ``split="seed002"`` uses the notebook's own split instead (see
+    :func:`~latent_jax.data.dataset.train_test_split_indices`).
+    """
     images, labels = load_heatmap_arrays("gaussian", cache_dir=cache_dir)
     return make_dataset(
         DATASET_NAMES["gaussian"], images, labels, ("var_x", "var_y", "corr"),
         (False, False, False), seed=seed, test_fraction=test_fraction,
+        split=split,
     )
 
 
 def load_heatmaps_t(
     *, seed: int, test_fraction: float = 0.2, cache_dir: str | None = None,
-    df_seed: int | None = None,
+    df_seed: int | None = None, split: str = "random",
 ) -> Dataset:
     """``heatmaps_t``: Student-t heatmaps labelled (var_x, var_y, corr, df).
 
@@ -265,4 +271,5 @@ def load_heatmaps_t(
     return make_dataset(
         DATASET_NAMES["student_t"], images, labels, ("var_x", "var_y", "corr", "df"),
         (False, False, False, True), seed=seed, test_fraction=test_fraction,
+        split=split,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from latent_jax import losses
 from latent_jax.data import DATASETS
+from latent_jax.data.dataset import SPLITS
 from latent_jax.models.presets import MODEL_KINDS, PRESETS
 from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
 from latent_jax.train.step import resolve_chunk_mode
@@ -45,6 +46,7 @@ def selected_figures(spec: str) -> tuple[str, ...]:
 def validate_config(config) -> None:
   """Raises ValueError naming the first invalid key."""
   _one_of(config, "data.name", DATASETS)
+  _one_of(config, "data.split", SPLITS)
   test_fraction = config.data.test_fraction
   if not 0.0 < test_fraction < 1.0:
     _fail("data.test_fraction", test_fraction, "must be strictly between 0 "

@@ -178,17 +178,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   data_key, model_key = jax.random.fold_in(run_key, 0), jax.random.fold_in(
       run_key, 1)
   kl_weight = jnp.float32(config.loss.kl_weight)
-  test_evaluator = None
+  test_evaluator = make_evaluator(graphdef, config.loss.likelihood,
+                                  config.loss.gaussian_scale,
+                                  config.eval.batch_size)
 
   # --- Loop ---------------------------------------------------------------
   step = int(state.step)
   cadences = (config.train.log_every_steps, eval_every,
               config.train.checkpoint_every_steps)
-  pending = {"count": 0}  # host-side sums of chunk metrics since last log
+  # Host-side sums of chunk metrics (weighted by steps) since the last log.
+  logged_terms = ("loss", "recon", "kl", "neg_elbo", "grad_norm")
+  pending_sums, pending_steps = dict.fromkeys(logged_terms, 0.0), 0
   train_seconds = 0.0
   loop_started = time.perf_counter()
 
-  def save(at_step):
+  def save(at_step, state):
     checkpointer.save(at_step, state, {"step": at_step,
                                        "epoch": at_step / steps_per_epoch})
 
@@ -213,14 +217,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             f"{checkpointer.directory}. Lower train.learning_rate or set "
             "train.grad_clip_norm, then rerun to resume.")
       step += num_steps
-      for name in ("loss", "recon", "kl", "neg_elbo", "grad_norm"):
-        pending[name] = pending.get(name, 0.0) + float(metrics[name]) * num_steps
-      pending["count"] += num_steps
+      for name in logged_terms:
+        pending_sums[name] += float(metrics[name]) * num_steps
+      pending_steps += num_steps
 
       if step % config.train.log_every_steps == 0 or step == total_steps:
-        count = pending.pop("count")
-        averages = {k: v / count for k, v in pending.items()}
-        steps_per_sec = count / max(train_seconds, 1e-9)
+        averages = {k: v / pending_steps for k, v in pending_sums.items()}
+        steps_per_sec = pending_steps / max(train_seconds, 1e-9)
         averages.update(
             epoch=step / steps_per_epoch,
             learning_rate=float(schedule(step)),
@@ -233,13 +236,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             "ETA %s", step, total_steps, averages["loss"], averages["recon"],
             averages["kl"], steps_per_sec,
             _format_seconds((total_steps - step) / max(steps_per_sec, 1e-9)))
-        pending, train_seconds = {"count": 0}, 0.0
+        pending_sums = dict.fromkeys(logged_terms, 0.0)
+        pending_steps, train_seconds = 0, 0.0
 
       if step % eval_every == 0 or step == total_steps:
-        if test_evaluator is None:
-          test_evaluator = make_evaluator(
-              graphdef, config.loss.likelihood, config.loss.gaussian_scale,
-              config.eval.batch_size)
         test_metrics = summarize(
             test_evaluator(state.params, test_images,
                            jax.random.key(config.seed + 1)),
@@ -250,16 +250,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      test_metrics["kl"])
 
       if step % config.train.checkpoint_every_steps == 0 or step == total_steps:
-        save(step)
+        save(step, state)
       if sigterm.is_set():
-        save(step)
+        save(step, state)
         checkpointer.close()
         logging.warning("SIGTERM: saved a checkpoint at step %d; rerun the "
                         "same command to resume.", step)
         raise Preempted(f"Stopped by SIGTERM at step {step} (checkpointed).")
 
-  if total_steps > 0 and checkpointer.latest_step() != step:
-    save(step)
   checkpointer.close()
 
   # --- Evaluate -----------------------------------------------------------

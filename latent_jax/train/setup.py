@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 from flax import nnx
 
 from latent_jax.data import Dataset, load_dataset
@@ -13,24 +14,28 @@ from latent_jax.models import build_model
 def load_configured_dataset(config) -> Dataset:
   """The dataset named by `config.data`, split by `config.seed`.
 
-  `data.max_train` / `data.max_test` keep the first rows of each (already
-  shuffled) split, so small runs still see a random subset.
+  `data.max_train` / `data.max_test` keep a random subset (drawn from
+  `config.seed`, in split order) of each split.
   """
   options = {}
   for field in ("classes", "data_dir"):
     if config.data[field] is not None:
       value = config.data[field]
       options[field] = tuple(value) if field == "classes" else value
+  if config.data.split != "random":  # only datasets without official splits
+    options["split"] = config.data.split
   dataset = load_dataset(config.data.name, seed=config.seed,
                          test_fraction=config.data.test_fraction,
                          cache_dir=config.data.cache_dir, **options)
+  rng = np.random.default_rng(config.seed)
   limits = {}
-  if config.data.max_train is not None:
-    limits["train_images"] = dataset.train_images[:config.data.max_train]
-    limits["train_labels"] = dataset.train_labels[:config.data.max_train]
-  if config.data.max_test is not None:
-    limits["test_images"] = dataset.test_images[:config.data.max_test]
-    limits["test_labels"] = dataset.test_labels[:config.data.max_test]
+  for split, limit in (("train", config.data.max_train),
+                       ("test", config.data.max_test)):
+    images = getattr(dataset, f"{split}_images")
+    if limit is not None and limit < len(images):
+      keep = np.sort(rng.choice(len(images), size=limit, replace=False))
+      limits[f"{split}_images"] = images[keep]
+      limits[f"{split}_labels"] = getattr(dataset, f"{split}_labels")[keep]
   return dataclasses.replace(dataset, **limits) if limits else dataset
 
 
