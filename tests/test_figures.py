@@ -14,149 +14,237 @@ from latent_jax.evaluation import figures  # noqa: E402
 
 
 def _check_png(path, out, min_side: int = 100) -> np.ndarray:
-    """Asserts ``path`` is a readable, non-blank PNG and that no figure was left open."""
-    assert path == str(out)
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and min(img.shape[:2]) >= min_side and max(img.shape[:2]) < 5000
-    assert img[..., :3].std() > 0.02, "figure looks blank"
-    assert len(plt.get_fignums()) == 0, "figure was not closed"
-    return img
+  """Asserts ``path`` is a readable, non-blank PNG and that no figure was left open."""
+  assert path == str(out)
+  img = mpimg.imread(path)
+  assert (
+      img.ndim == 3
+      and min(img.shape[:2]) >= min_side
+      and max(img.shape[:2]) < 5000
+  )
+  assert img[..., :3].std() > 0.02, "figure looks blank"
+  assert len(plt.get_fignums()) == 0, "figure was not closed"
+  return img
 
 
 def _gauss_images(n: int, size: int = 12, channels: int = 1) -> np.ndarray:
-    """[n, size, size, channels] blobs of varying width, values in [0, 1]."""
-    g = np.linspace(-2, 2, size)
-    widths = np.linspace(0.3, 1.5, n)[:, None, None]
-    img = np.exp(-(g[None, :, None] ** 2 + g[None, None, :] ** 2) / (2 * widths**2))
-    return np.repeat(img[..., None], channels, axis=-1).astype(np.float32)
+  """[n, size, size, channels] blobs of varying width, values in [0, 1]."""
+  g = np.linspace(-2, 2, size)
+  widths = np.linspace(0.3, 1.5, n)[:, None, None]
+  img = np.exp(
+      -(g[None, :, None] ** 2 + g[None, None, :] ** 2) / (2 * widths**2)
+  )
+  return np.repeat(img[..., None], channels, axis=-1).astype(np.float32)
 
 
 class _FakeDecoder:
-    """Records its (single) call; brightness of image m is the mean of its code."""
+  """Records its (single) call; brightness of image m is the mean of its code."""
 
-    def __init__(self, size: int = 6):
-        self.calls: list[np.ndarray] = []
-        self.size = size
+  def __init__(self, size: int = 6):
+    self.calls: list[np.ndarray] = []
+    self.size = size
 
-    def __call__(self, codes: np.ndarray) -> np.ndarray:
-        self.calls.append(np.array(codes))
-        level = 1 / (1 + np.exp(-codes.mean(axis=1)))  # squash into [0, 1]
-        ramp = np.linspace(0.2, 1.0, self.size)
-        return (level[:, None, None, None] * ramp[None, :, None, None] * np.ones((1, 1, self.size, 1))).astype(
-            np.float32
-        )
+  def __call__(self, codes: np.ndarray) -> np.ndarray:
+    self.calls.append(np.array(codes))
+    level = 1 / (1 + np.exp(-codes.mean(axis=1)))  # squash into [0, 1]
+    ramp = np.linspace(0.2, 1.0, self.size)
+    return (
+        level[:, None, None, None]
+        * ramp[None, :, None, None]
+        * np.ones((1, 1, self.size, 1))
+    ).astype(np.float32)
 
 
 def test_loss_curves_train_test_and_nan(tmp_path):
-    records = []
-    for step in range(0, 1000, 50):
-        records.append({"step": step, "split": "train", "loss": 500.0 / (1 + step / 100), "recon": 400.0 - step / 10,
-                        "kl": 5.0 + step / 100, "steps_per_sec": 20.0, "eta_sec": 99.0, "learning_rate": 1e-3})
-        if step % 200 == 0:
-            records.append({"step": step, "split": "test", "neg_elbo": 520.0 / (1 + step / 100),
-                            "recon": 410.0 - step / 10, "kl": 6.0 + step / 100})
-    records[3]["loss"] = float("nan")
-    records.append({"step": 1000, "loss": np.float32(40.0)})  # no split -> train; NumPy scalar
-    out = tmp_path / "sub" / "loss.png"
-    _check_png(figures.plot_loss_curves(records, str(out)), out)
+  records = []
+  for step in range(0, 1000, 50):
+    records.append(
+        {
+            "step": step,
+            "split": "train",
+            "loss": 500.0 / (1 + step / 100),
+            "recon": 400.0 - step / 10,
+            "kl": 5.0 + step / 100,
+            "steps_per_sec": 20.0,
+            "eta_sec": 99.0,
+            "learning_rate": 1e-3,
+        }
+    )
+    if step % 200 == 0:
+      records.append(
+          {
+              "step": step,
+              "split": "test",
+              "neg_elbo": 520.0 / (1 + step / 100),
+              "recon": 410.0 - step / 10,
+              "kl": 6.0 + step / 100,
+          }
+      )
+  records[3]["loss"] = float("nan")
+  records.append(
+      {"step": 1000, "loss": np.float32(40.0)}
+  )  # no split -> train; NumPy scalar
+  out = tmp_path / "sub" / "loss.png"
+  _check_png(figures.plot_loss_curves(records, str(out)), out)
 
 
 def test_loss_curves_single_record_and_explicit_keys(tmp_path):
-    out = tmp_path / "one.png"
-    _check_png(figures.plot_loss_curves([{"step": 1, "split": "train", "loss": 3.0}], str(out)), out)
-    out2 = tmp_path / "keys.png"
-    recs = [{"step": s, "loss": float(s), "kl": float("nan")} for s in range(5)]
-    _check_png(figures.plot_loss_curves(recs, str(out2), keys=["kl", "loss"]), out2)
+  out = tmp_path / "one.png"
+  _check_png(
+      figures.plot_loss_curves(
+          [{"step": 1, "split": "train", "loss": 3.0}], str(out)
+      ),
+      out,
+  )
+  out2 = tmp_path / "keys.png"
+  recs = [{"step": s, "loss": float(s), "kl": float("nan")} for s in range(5)]
+  _check_png(
+      figures.plot_loss_curves(recs, str(out2), keys=["kl", "loss"]), out2
+  )
 
 
 def test_default_metric_keys_skip_timing():
-    assert figures._is_plottable_metric("neg_elbo")
-    for key in ("step", "epoch", "steps_per_sec", "eta_sec", "learning_rate", "time"):
-        assert not figures._is_plottable_metric(key)
+  assert figures._is_plottable_metric("neg_elbo")
+  for key in (
+      "step",
+      "epoch",
+      "steps_per_sec",
+      "eta_sec",
+      "learning_rate",
+      "time",
+  ):
+    assert not figures._is_plottable_metric(key)
 
 
 @pytest.mark.parametrize("n", [5, 16, 30])
 def test_reconstructions(tmp_path, n):
-    x = _gauss_images(n)
-    out = tmp_path / f"recon{n}.png"
-    _check_png(figures.plot_reconstructions(x, 1 - x, str(out), max_images=24), out)
+  x = _gauss_images(n)
+  out = tmp_path / f"recon{n}.png"
+  _check_png(
+      figures.plot_reconstructions(x, 1 - x, str(out), max_images=24), out
+  )
 
 
 def test_reconstructions_shape_mismatch(tmp_path):
-    with pytest.raises(ValueError):
-        figures.plot_reconstructions(_gauss_images(4), _gauss_images(3), str(tmp_path / "bad.png"))
-    assert len(plt.get_fignums()) == 0
+  with pytest.raises(ValueError):
+    figures.plot_reconstructions(
+        _gauss_images(4), _gauss_images(3), str(tmp_path / "bad.png")
+    )
+  assert len(plt.get_fignums()) == 0
 
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_samples_gray_and_rgb(tmp_path, channels):
-    out = tmp_path / f"samples{channels}.png"
-    _check_png(figures.plot_samples(_gauss_images(10, channels=channels), str(out)), out)
+  out = tmp_path / f"samples{channels}.png"
+  _check_png(
+      figures.plot_samples(_gauss_images(10, channels=channels), str(out)), out
+  )
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
 def test_latent_codes_continuous_and_categorical(tmp_path, d):
-    rng = np.random.default_rng(d)
-    n = 6000  # above the 5000-point cap, exercising the subsampling path
-    cont = rng.uniform(0.3, 2.0, size=(n, 2))
-    cls = rng.integers(0, 10, size=n)
-    codes = np.concatenate([cont, cls[:, None] / 3.0, rng.normal(size=(n, 3))], axis=1)[:, :d]
-    labels = np.column_stack([cont, cls])
-    out = tmp_path / f"latent{d}.png"
-    path = figures.plot_latent_codes(codes, labels, ["var_x", "var_y", "digit"], str(out),
-                                     categorical=[False, False, True])
-    _check_png(path, out)
-    # Inferred label types (digit column is integer-valued) must also work.
-    out2 = tmp_path / f"latent{d}_auto.png"
-    _check_png(figures.plot_latent_codes(codes[:300], labels[:300], ["a", "b", "digit"], str(out2)), out2)
+  rng = np.random.default_rng(d)
+  n = 6000  # above the 5000-point cap, exercising the subsampling path
+  cont = rng.uniform(0.3, 2.0, size=(n, 2))
+  cls = rng.integers(0, 10, size=n)
+  codes = np.concatenate(
+      [cont, cls[:, None] / 3.0, rng.normal(size=(n, 3))], axis=1
+  )[:, :d]
+  labels = np.column_stack([cont, cls])
+  out = tmp_path / f"latent{d}.png"
+  path = figures.plot_latent_codes(
+      codes,
+      labels,
+      ["var_x", "var_y", "digit"],
+      str(out),
+      categorical=[False, False, True],
+  )
+  _check_png(path, out)
+  # Inferred label types (digit column is integer-valued) must also work.
+  out2 = tmp_path / f"latent{d}_auto.png"
+  _check_png(
+      figures.plot_latent_codes(
+          codes[:300], labels[:300], ["a", "b", "digit"], str(out2)
+      ),
+      out2,
+  )
 
 
 def test_latent_codes_is_deterministic(tmp_path):
-    rng = np.random.default_rng(0)
-    codes, labels = rng.normal(size=(7000, 2)), rng.uniform(size=(7000, 1))
-    a = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "a.png"))
-    b = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "b.png"))
-    assert np.array_equal(mpimg.imread(a), mpimg.imread(b))
+  rng = np.random.default_rng(0)
+  codes, labels = rng.normal(size=(7000, 2)), rng.uniform(size=(7000, 1))
+  a = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "a.png"))
+  b = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "b.png"))
+  assert np.array_equal(mpimg.imread(a), mpimg.imread(b))
 
 
 def test_traversals_single_batched_decode(tmp_path):
-    d, steps, span = 4, 7, 2.0
-    base = np.array([0.5, -1.0, 0.0, 2.0])
-    scales = np.array([1.0, 0.5, 2.0, 0.1])
-    dec = _FakeDecoder()
-    out = tmp_path / "trav.png"
-    _check_png(figures.plot_traversals(dec, base, str(out), span=span, steps=steps, scales=scales), out)
-    assert len(dec.calls) == 1
-    codes = dec.calls[0]
-    assert codes.shape == (d * steps, d) and codes.dtype == np.float32
-    for dim in range(d):
-        block = codes[dim * steps : (dim + 1) * steps]
-        others = np.delete(block, dim, axis=1)
-        np.testing.assert_allclose(others, np.broadcast_to(np.delete(base, dim), others.shape), rtol=1e-6)
-        np.testing.assert_allclose(block[:, dim], np.linspace(base[dim] - span * scales[dim],
-                                                              base[dim] + span * scales[dim], steps), rtol=1e-6)
+  d, steps, span = 4, 7, 2.0
+  base = np.array([0.5, -1.0, 0.0, 2.0])
+  scales = np.array([1.0, 0.5, 2.0, 0.1])
+  dec = _FakeDecoder()
+  out = tmp_path / "trav.png"
+  _check_png(
+      figures.plot_traversals(
+          dec, base, str(out), span=span, steps=steps, scales=scales
+      ),
+      out,
+  )
+  assert len(dec.calls) == 1
+  codes = dec.calls[0]
+  assert codes.shape == (d * steps, d) and codes.dtype == np.float32
+  for dim in range(d):
+    block = codes[dim * steps : (dim + 1) * steps]
+    others = np.delete(block, dim, axis=1)
+    np.testing.assert_allclose(
+        others, np.broadcast_to(np.delete(base, dim), others.shape), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        block[:, dim],
+        np.linspace(
+            base[dim] - span * scales[dim],
+            base[dim] + span * scales[dim],
+            steps,
+        ),
+        rtol=1e-6,
+    )
 
 
 def test_traversals_max_dims_and_default_scale(tmp_path):
-    dec = _FakeDecoder()
-    out = tmp_path / "trav_default.png"
-    _check_png(figures.plot_traversals(dec, np.zeros(12), str(out), max_dims=3), out)
-    assert len(dec.calls) == 1 and dec.calls[0].shape == (3 * 9, 12)
-    np.testing.assert_allclose(dec.calls[0][:9, 0], np.linspace(-2.5, 2.5, 9), rtol=1e-6)
+  dec = _FakeDecoder()
+  out = tmp_path / "trav_default.png"
+  _check_png(
+      figures.plot_traversals(dec, np.zeros(12), str(out), max_dims=3), out
+  )
+  assert len(dec.calls) == 1 and dec.calls[0].shape == (3 * 9, 12)
+  np.testing.assert_allclose(
+      dec.calls[0][:9, 0], np.linspace(-2.5, 2.5, 9), rtol=1e-6
+  )
 
 
 def test_manifold_grid_single_batched_decode(tmp_path):
-    base = np.array([0.3, -0.2, 1.0])
-    dec = _FakeDecoder()
-    out = tmp_path / "manifold.png"
-    steps, span = 5, 1.5
-    _check_png(figures.plot_manifold_grid(dec, (0, 2), base, str(out), span=span, steps=steps), out)
-    assert len(dec.calls) == 1
-    codes = dec.calls[0]
-    assert codes.shape == (steps * steps, 3)
-    np.testing.assert_allclose(codes[:, 1], -0.2, rtol=1e-6)  # untouched dim stays at base
-    grid = codes.reshape(steps, steps, 3)
-    np.testing.assert_allclose(grid[0, :, 0], np.linspace(0.3 - span, 0.3 + span, steps), rtol=1e-6)
-    np.testing.assert_allclose(grid[:, 0, 2], np.linspace(1.0 + span, 1.0 - span, steps), rtol=1e-6)
-    with pytest.raises(ValueError):
-        figures.plot_manifold_grid(dec, (1, 1), base, str(tmp_path / "bad.png"))
+  base = np.array([0.3, -0.2, 1.0])
+  dec = _FakeDecoder()
+  out = tmp_path / "manifold.png"
+  steps, span = 5, 1.5
+  _check_png(
+      figures.plot_manifold_grid(
+          dec, (0, 2), base, str(out), span=span, steps=steps
+      ),
+      out,
+  )
+  assert len(dec.calls) == 1
+  codes = dec.calls[0]
+  assert codes.shape == (steps * steps, 3)
+  np.testing.assert_allclose(
+      codes[:, 1], -0.2, rtol=1e-6
+  )  # untouched dim stays at base
+  grid = codes.reshape(steps, steps, 3)
+  np.testing.assert_allclose(
+      grid[0, :, 0], np.linspace(0.3 - span, 0.3 + span, steps), rtol=1e-6
+  )
+  np.testing.assert_allclose(
+      grid[:, 0, 2], np.linspace(1.0 + span, 1.0 - span, steps), rtol=1e-6
+  )
+  with pytest.raises(ValueError):
+    figures.plot_manifold_grid(dec, (1, 1), base, str(tmp_path / "bad.png"))

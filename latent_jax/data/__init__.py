@@ -40,9 +40,9 @@ _COMMON_ARGS = frozenset({"seed", "test_fraction", "cache_dir"})
 
 
 def dataset_options(name: str) -> tuple[str, ...]:
-    """Names of the extra keyword options the loader of ``name`` accepts."""
-    parameters = inspect.signature(DATASETS[name]).parameters
-    return tuple(p for p in parameters if p not in _COMMON_ARGS)
+  """Names of the extra keyword options the loader of ``name`` accepts."""
+  parameters = inspect.signature(DATASETS[name]).parameters
+  return tuple(p for p in parameters if p not in _COMMON_ARGS)
 
 
 def load_dataset(
@@ -53,35 +53,39 @@ def load_dataset(
     cache_dir: str | None = None,
     **options: Any,
 ) -> Dataset:
-    """Loads a registered dataset.
+  """Loads a registered dataset.
 
-    Args:
-        name: A key of :data:`DATASETS`.
-        seed: Seed of the train/test split (and of any dataset randomness,
-            e.g. the ``heatmaps_t`` df rule or MNIST subsampling).
-        test_fraction: Test share for datasets without an official split.
-        cache_dir: Cache folder for generated data (default
-            ``$LATENT_JAX_CACHE`` or ``~/.cache/latent_jax``).
-        **options: Dataset-specific options, see :func:`dataset_options`.
+  Args:
+      name: A key of :data:`DATASETS`.
+      seed: Seed of the train/test split (and of any dataset randomness,
+          e.g. the ``heatmaps_t`` df rule or MNIST subsampling).
+      test_fraction: Test share for datasets without an official split.
+      cache_dir: Cache folder for generated data (default
+          ``$LATENT_JAX_CACHE`` or ``~/.cache/latent_jax``).
+      **options: Dataset-specific options, see :func:`dataset_options`.
 
-    Returns:
-        The :class:`Dataset`; images ``[N, H, W, C]`` float32 in ``[0, 1]``,
-        labels ``[N, L]`` float32.
+  Returns:
+      The :class:`Dataset`; images ``[N, H, W, C]`` float32 in ``[0, 1]``,
+      labels ``[N, L]`` float32.
 
-    Raises:
-        ValueError: Unknown name or option, or invalid data.
-        DatasetUnavailableError: A download-only dataset is not available.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
-    allowed = dataset_options(name)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for dataset {name!r}; "
-            f"it accepts: {', '.join(allowed) if allowed else 'none'}"
-        )
-    return DATASETS[name](seed=seed, test_fraction=test_fraction, cache_dir=cache_dir, **options)
+  Raises:
+      ValueError: Unknown name or option, or invalid data.
+      DatasetUnavailableError: A download-only dataset is not available.
+  """
+  if name not in DATASETS:
+    raise ValueError(
+        f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}"
+    )
+  allowed = dataset_options(name)
+  unknown = sorted(set(options) - set(allowed))
+  if unknown:
+    raise ValueError(
+        f"unknown option(s) {unknown} for dataset {name!r}; "
+        f"it accepts: {', '.join(allowed) if allowed else 'none'}"
+    )
+  return DATASETS[name](
+      seed=seed, test_fraction=test_fraction, cache_dir=cache_dir, **options
+  )
 
 
 __all__ = [

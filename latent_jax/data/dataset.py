@@ -21,119 +21,126 @@ DEFAULT_LIKELIHOOD = "bernoulli"
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """A train/test split of images with per-example labels.
+  """A train/test split of images with per-example labels.
 
-    Attributes:
-        name: Registry name of the dataset, e.g. ``"heatmaps"``.
-        train_images: float32 ``[N_train, H, W, C]`` with values in ``[0, 1]``.
-        train_labels: float32 ``[N_train, L]``; generating parameters or class
-            ids stored as floats.
-        test_images: float32 ``[N_test, H, W, C]``.
-        test_labels: float32 ``[N_test, L]``.
-        label_names: Length-``L`` names of the label columns.
-        categorical: Length-``L`` flags telling which columns are class ids.
-        likelihood: Suggested decoder likelihood, ``"bernoulli"`` by default.
-    """
+  Attributes:
+      name: Registry name of the dataset, e.g. ``"heatmaps"``.
+      train_images: float32 ``[N_train, H, W, C]`` with values in ``[0, 1]``.
+      train_labels: float32 ``[N_train, L]``; generating parameters or class
+          ids stored as floats.
+      test_images: float32 ``[N_test, H, W, C]``.
+      test_labels: float32 ``[N_test, L]``.
+      label_names: Length-``L`` names of the label columns.
+      categorical: Length-``L`` flags telling which columns are class ids.
+      likelihood: Suggested decoder likelihood, ``"bernoulli"`` by default.
+  """
 
-    name: str
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    label_names: tuple[str, ...]
-    categorical: tuple[bool, ...]
-    likelihood: str = DEFAULT_LIKELIHOOD
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  label_names: tuple[str, ...]
+  categorical: tuple[bool, ...]
+  likelihood: str = DEFAULT_LIKELIHOOD
 
-    def __post_init__(self) -> None:
-        # Cheap structural checks only (no pass over the data): they catch a
-        # loader that mixes up columns or splits, which would otherwise only
-        # surface as a confusing plot or shape error much later.
-        num_labels = self.train_labels.shape[1]
-        if self.test_labels.shape[1] != num_labels:
-            raise ValueError(f"{self.name}: train/test label widths differ")
-        if len(self.label_names) != num_labels or len(self.categorical) != num_labels:
-            raise ValueError(
-                f"{self.name}: label_names {self.label_names} and categorical "
-                f"{self.categorical} must both have length {num_labels}"
-            )
-        if self.train_images.shape[1:] != self.test_images.shape[1:]:
-            raise ValueError(
-                f"{self.name}: train image shape {self.train_images.shape[1:]} != "
-                f"test image shape {self.test_images.shape[1:]}"
-            )
+  def __post_init__(self) -> None:
+    # Cheap structural checks only (no pass over the data): they catch a
+    # loader that mixes up columns or splits, which would otherwise only
+    # surface as a confusing plot or shape error much later.
+    num_labels = self.train_labels.shape[1]
+    if self.test_labels.shape[1] != num_labels:
+      raise ValueError(f"{self.name}: train/test label widths differ")
+    if (
+        len(self.label_names) != num_labels
+        or len(self.categorical) != num_labels
+    ):
+      raise ValueError(
+          f"{self.name}: label_names {self.label_names} and categorical "
+          f"{self.categorical} must both have length {num_labels}"
+      )
+    if self.train_images.shape[1:] != self.test_images.shape[1:]:
+      raise ValueError(
+          f"{self.name}: train image shape {self.train_images.shape[1:]} != "
+          f"test image shape {self.test_images.shape[1:]}"
+      )
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of one image."""
-        height, width, channels = self.train_images.shape[1:]
-        return int(height), int(width), int(channels)
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    """``(H, W, C)`` of one image."""
+    height, width, channels = self.train_images.shape[1:]
+    return int(height), int(width), int(channels)
 
-    @property
-    def num_train(self) -> int:
-        """Number of training examples."""
-        return int(self.train_images.shape[0])
+  @property
+  def num_train(self) -> int:
+    """Number of training examples."""
+    return int(self.train_images.shape[0])
 
-    @property
-    def num_test(self) -> int:
-        """Number of test examples."""
-        return int(self.test_images.shape[0])
+  @property
+  def num_test(self) -> int:
+    """Number of test examples."""
+    return int(self.test_images.shape[0])
 
 
 def validate_arrays(
     name: str, images: np.ndarray, labels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Checks and normalises one split's arrays.
+  """Checks and normalises one split's arrays.
 
-    Args:
-        name: Dataset name, put in every error message so that a failure deep
-            inside an experiment says which data was bad.
-        images: ``[N, H, W, C]`` or ``[N, H, W]`` (a channel axis is added).
-        labels: ``[N]`` (a label axis is added) or ``[N, L]``.
+  Args:
+      name: Dataset name, put in every error message so that a failure deep
+          inside an experiment says which data was bad.
+      images: ``[N, H, W, C]`` or ``[N, H, W]`` (a channel axis is added).
+      labels: ``[N]`` (a label axis is added) or ``[N, L]``.
 
-    Returns:
-        ``(images, labels)`` as float32 ``[N, H, W, C]`` and ``[N, L]``.
+  Returns:
+      ``(images, labels)`` as float32 ``[N, H, W, C]`` and ``[N, L]``.
 
-    Raises:
-        ValueError: Non-numeric, empty, wrong rank, mismatched ``N``,
-            NaN/Inf values, or image values outside ``[0, 1]``.
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    for what, array in (("images", images), ("labels", labels)):
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise ValueError(f"{name}: {what} must be numeric, got dtype {array.dtype}")
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4:
-        raise ValueError(
-            f"{name}: images must have shape [N, H, W, C] or [N, H, W], "
-            f"got shape {images.shape}"
-        )
-    if labels.ndim == 1:
-        labels = labels[:, None]
-    if labels.ndim != 2:
-        raise ValueError(
-            f"{name}: labels must have shape [N] or [N, L], got shape {labels.shape}"
-        )
-    if images.size == 0 or labels.size == 0:
-        raise ValueError(
-            f"{name}: empty arrays (images {images.shape}, labels {labels.shape})"
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"{name}: {images.shape[0]} images but {labels.shape[0]} labels"
-        )
-    images = images.astype(np.float32, copy=False)
-    labels = labels.astype(np.float32, copy=False)
-    for what, array in (("images", images), ("labels", labels)):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name}: {what} contain NaN or Inf values")
-    # A [0, 255] image slipping through would silently break a Bernoulli
-    # likelihood, so the range is part of the contract.
-    low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(f"{name}: image values must lie in [0, 1], got [{low}, {high}]")
-    return images, labels
+  Raises:
+      ValueError: Non-numeric, empty, wrong rank, mismatched ``N``,
+          NaN/Inf values, or image values outside ``[0, 1]``.
+  """
+  images = np.asarray(images)
+  labels = np.asarray(labels)
+  for what, array in (("images", images), ("labels", labels)):
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+      raise ValueError(
+          f"{name}: {what} must be numeric, got dtype {array.dtype}"
+      )
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4:
+    raise ValueError(
+        f"{name}: images must have shape [N, H, W, C] or [N, H, W], "
+        f"got shape {images.shape}"
+    )
+  if labels.ndim == 1:
+    labels = labels[:, None]
+  if labels.ndim != 2:
+    raise ValueError(
+        f"{name}: labels must have shape [N] or [N, L], got shape {labels.shape}"
+    )
+  if images.size == 0 or labels.size == 0:
+    raise ValueError(
+        f"{name}: empty arrays (images {images.shape}, labels {labels.shape})"
+    )
+  if images.shape[0] != labels.shape[0]:
+    raise ValueError(
+        f"{name}: {images.shape[0]} images but {labels.shape[0]} labels"
+    )
+  images = images.astype(np.float32, copy=False)
+  labels = labels.astype(np.float32, copy=False)
+  for what, array in (("images", images), ("labels", labels)):
+    if not np.all(np.isfinite(array)):
+      raise ValueError(f"{name}: {what} contain NaN or Inf values")
+  # A [0, 255] image slipping through would silently break a Bernoulli
+  # likelihood, so the range is part of the contract.
+  low, high = float(images.min()), float(images.max())
+  if low < 0.0 or high > 1.0:
+    raise ValueError(
+        f"{name}: image values must lie in [0, 1], got [{low}, {high}]"
+    )
+  return images, labels
 
 
 SPLITS = ("random", "seed002")
@@ -142,49 +149,50 @@ SPLITS = ("random", "seed002")
 def train_test_split_indices(
     num_examples: int, test_fraction: float, seed: int, split: str = "random"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic random train/test partition of ``range(num_examples)``.
+  """Deterministic random train/test partition of ``range(num_examples)``.
 
-    The test size is ``ceil(test_fraction * num_examples)``, as in
-    scikit-learn's ``train_test_split`` used by the seed notebooks (80/20).
+  The test size is ``ceil(test_fraction * num_examples)``, as in
+  scikit-learn's ``train_test_split`` used by the seed notebooks (80/20).
 
-    Args:
-        num_examples: Number of examples ``N``.
-        test_fraction: Fraction in ``(0, 1)`` that goes to the test split.
-        seed: Seed of ``np.random.default_rng``; same seed, same split.
-        split: ``"random"`` (a permutation from ``seed``) or ``"seed002"``:
-            seed 002's own split, scikit-learn's
-            ``train_test_split(test_size=test_fraction, random_state=19)``,
-            whatever ``seed`` is, to compare numbers with that notebook.
+  Args:
+      num_examples: Number of examples ``N``.
+      test_fraction: Fraction in ``(0, 1)`` that goes to the test split.
+      seed: Seed of ``np.random.default_rng``; same seed, same split.
+      split: ``"random"`` (a permutation from ``seed``) or ``"seed002"``:
+          seed 002's own split, scikit-learn's
+          ``train_test_split(test_size=test_fraction, random_state=19)``,
+          whatever ``seed`` is, to compare numbers with that notebook.
 
-    Returns:
-        ``(train_idx, test_idx)``: sorted int64 arrays ``[N_train]`` and
-        ``[N_test]`` that partition ``range(num_examples)``.
+  Returns:
+      ``(train_idx, test_idx)``: sorted int64 arrays ``[N_train]`` and
+      ``[N_test]`` that partition ``range(num_examples)``.
 
-    Raises:
-        ValueError: If ``test_fraction`` is not in ``(0, 1)`` or either split
-            would be empty.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    num_test = int(np.ceil(test_fraction * num_examples))
-    num_train = num_examples - num_test
-    if num_test < 1 or num_train < 1:
-        raise ValueError(
-            f"splitting {num_examples} examples with test_fraction={test_fraction} "
-            f"gives {num_train} train / {num_test} test; both must be non-empty"
-        )
-    if split == "seed002":
-        from sklearn.model_selection import train_test_split
+  Raises:
+      ValueError: If ``test_fraction`` is not in ``(0, 1)`` or either split
+          would be empty.
+  """
+  if not 0.0 < test_fraction < 1.0:
+    raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+  num_test = int(np.ceil(test_fraction * num_examples))
+  num_train = num_examples - num_test
+  if num_test < 1 or num_train < 1:
+    raise ValueError(
+        f"splitting {num_examples} examples with test_fraction={test_fraction} "
+        f"gives {num_train} train / {num_test} test; both must be non-empty"
+    )
+  if split == "seed002":
+    from sklearn.model_selection import train_test_split
 
-        train_idx, test_idx = train_test_split(
-            np.arange(num_examples), test_size=test_fraction, random_state=19)
-        return np.sort(train_idx), np.sort(test_idx)
-    if split != "random":
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    permutation = np.random.default_rng(seed).permutation(num_examples)
-    # Sorted indices keep the original order inside each split; training
-    # loops shuffle per epoch anyway, and sorted gathers are cache friendly.
-    return np.sort(permutation[num_test:]), np.sort(permutation[:num_test])
+    train_idx, test_idx = train_test_split(
+        np.arange(num_examples), test_size=test_fraction, random_state=19
+    )
+    return np.sort(train_idx), np.sort(test_idx)
+  if split != "random":
+    raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+  permutation = np.random.default_rng(seed).permutation(num_examples)
+  # Sorted indices keep the original order inside each split; training
+  # loops shuffle per epoch anyway, and sorted gathers are cache friendly.
+  return np.sort(permutation[num_test:]), np.sort(permutation[:num_test])
 
 
 def make_dataset(
@@ -198,40 +206,42 @@ def make_dataset(
     likelihood: str = DEFAULT_LIKELIHOOD,
     split: str = "random",
 ) -> Dataset:
-    """Validates a full array set and splits it into a :class:`Dataset`.
+  """Validates a full array set and splits it into a :class:`Dataset`.
 
-    Args:
-        name: Dataset name (used in error messages).
-        images: ``[N, H, W, C]`` or ``[N, H, W]`` values in ``[0, 1]``.
-        labels: ``[N]`` or ``[N, L]``.
-        label_names: Length-``L`` column names.
-        categorical: Length-``L`` class-id flags.
-        seed: Split seed, see :func:`train_test_split_indices`.
-        test_fraction: Fraction of examples in the test split.
-        likelihood: Suggested decoder likelihood.
-        split: See :func:`train_test_split_indices`.
+  Args:
+      name: Dataset name (used in error messages).
+      images: ``[N, H, W, C]`` or ``[N, H, W]`` values in ``[0, 1]``.
+      labels: ``[N]`` or ``[N, L]``.
+      label_names: Length-``L`` column names.
+      categorical: Length-``L`` class-id flags.
+      seed: Split seed, see :func:`train_test_split_indices`.
+      test_fraction: Fraction of examples in the test split.
+      likelihood: Suggested decoder likelihood.
+      split: See :func:`train_test_split_indices`.
 
-    Returns:
-        The split dataset.
+  Returns:
+      The split dataset.
 
-    Raises:
-        ValueError: Invalid arrays or a split that would be empty.
-    """
-    images, labels = validate_arrays(name, images, labels)
-    try:
-        train_idx, test_idx = train_test_split_indices(images.shape[0], test_fraction, seed, split)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
-    return Dataset(
-        name=name,
-        train_images=images[train_idx],
-        train_labels=labels[train_idx],
-        test_images=images[test_idx],
-        test_labels=labels[test_idx],
-        label_names=tuple(label_names),
-        categorical=tuple(bool(flag) for flag in categorical),
-        likelihood=likelihood,
+  Raises:
+      ValueError: Invalid arrays or a split that would be empty.
+  """
+  images, labels = validate_arrays(name, images, labels)
+  try:
+    train_idx, test_idx = train_test_split_indices(
+        images.shape[0], test_fraction, seed, split
     )
+  except ValueError as error:
+    raise ValueError(f"{name}: {error}") from None
+  return Dataset(
+      name=name,
+      train_images=images[train_idx],
+      train_labels=labels[train_idx],
+      test_images=images[test_idx],
+      test_labels=labels[test_idx],
+      label_names=tuple(label_names),
+      categorical=tuple(bool(flag) for flag in categorical),
+      likelihood=likelihood,
+  )
 
 
 def make_presplit_dataset(
@@ -242,32 +252,32 @@ def make_presplit_dataset(
     categorical: Sequence[bool],
     likelihood: str = DEFAULT_LIKELIHOOD,
 ) -> Dataset:
-    """Validates an official train/test split (e.g. MNIST) into a :class:`Dataset`.
+  """Validates an official train/test split (e.g. MNIST) into a :class:`Dataset`.
 
-    Args:
-        name: Dataset name (used in error messages).
-        train: ``(images, labels)`` of the training split, shapes as in
-            :func:`validate_arrays`.
-        test: ``(images, labels)`` of the test split.
-        label_names: Length-``L`` column names.
-        categorical: Length-``L`` class-id flags.
-        likelihood: Suggested decoder likelihood.
+  Args:
+      name: Dataset name (used in error messages).
+      train: ``(images, labels)`` of the training split, shapes as in
+          :func:`validate_arrays`.
+      test: ``(images, labels)`` of the test split.
+      label_names: Length-``L`` column names.
+      categorical: Length-``L`` class-id flags.
+      likelihood: Suggested decoder likelihood.
 
-    Returns:
-        The dataset.
+  Returns:
+      The dataset.
 
-    Raises:
-        ValueError: Invalid arrays; an empty split is reported as such.
-    """
-    train_images, train_labels = validate_arrays(f"{name} (train split)", *train)
-    test_images, test_labels = validate_arrays(f"{name} (test split)", *test)
-    return Dataset(
-        name=name,
-        train_images=train_images,
-        train_labels=train_labels,
-        test_images=test_images,
-        test_labels=test_labels,
-        label_names=tuple(label_names),
-        categorical=tuple(bool(flag) for flag in categorical),
-        likelihood=likelihood,
-    )
+  Raises:
+      ValueError: Invalid arrays; an empty split is reported as such.
+  """
+  train_images, train_labels = validate_arrays(f"{name} (train split)", *train)
+  test_images, test_labels = validate_arrays(f"{name} (test split)", *test)
+  return Dataset(
+      name=name,
+      train_images=train_images,
+      train_labels=train_labels,
+      test_images=test_images,
+      test_labels=test_labels,
+      label_names=tuple(label_names),
+      categorical=tuple(bool(flag) for flag in categorical),
+      likelihood=likelihood,
+  )

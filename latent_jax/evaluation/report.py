@@ -79,7 +79,11 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     sample_std = train_codes.std(0) + 1e-6
     sample_title = "Decoded samples of a Gaussian fitted to the AE's codes"
 
-  shown = test_images[:num_images]
+  # Evenly spaced test images: splits keep the generating order, so this
+  # spans the parameter grid instead of showing its first corner.
+  shown = test_images[np.linspace(0, len(test_images) - 1,
+                                  min(num_images, len(test_images))
+                                  ).astype(int)]
   for name in figures:
     path = os.path.join(figure_dir, f"{name}.png")
     if name == "loss_curves":
