@@ -62,3 +62,24 @@ def test_auto_mode_dispatches_on_cpu_and_loops_on_accelerators():
   assert resolve_chunk_mode("auto", "tpu") == "device_loop"
   with pytest.raises(ValueError, match="train.chunk_mode"):
     resolve_chunk_mode("turbo")
+
+
+def test_dispatch_chunk_stops_early_when_asked():
+  model = build_model("ae", "mlp_seed004", (8, 8, 1), 2, rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+  optimizer = optax.sgd(1e-3)
+  chunk = make_train_chunk(graphdef, optimizer, likelihood="bernoulli",
+                           gaussian_scale=1.0, kl_warmup_steps=0,
+                           batch_size=8, num_train=32, chunk_mode="dispatch")
+  calls = []
+
+  def stop_after_three():
+    calls.append(None)
+    return len(calls) > 3
+
+  state, metrics = chunk(init_train_state(params, optimizer),
+                         jnp.zeros((32, 8, 8, 1)), jax.random.key(0),
+                         jax.random.key(1), jnp.float32(1.0), 100,
+                         stop_after_three)
+  assert int(state.step) == int(metrics["num_steps"]) == 3
+  assert np.isfinite(float(metrics["loss"]))

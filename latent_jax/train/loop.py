@@ -203,8 +203,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       num_steps = min(boundary - step, config.train.steps_per_call)
       started = time.perf_counter()
       state, metrics = train_chunk(state, train_images, data_key, model_key,
-                                   kl_weight, num_steps)
+                                   kl_weight, num_steps, sigterm.is_set)
       metrics = jax.device_get(metrics)
+      num_steps = int(metrics["num_steps"])  # fewer if SIGTERM cut it short
       train_seconds += time.perf_counter() - started
       if metrics["first_nonfinite_step"] >= 0:
         bad_step = int(metrics["first_nonfinite_step"])
@@ -221,7 +222,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         pending_sums[name] += float(metrics[name]) * num_steps
       pending_steps += num_steps
 
-      if step % config.train.log_every_steps == 0 or step == total_steps:
+      # (A chunk cut short by SIGTERM before its first step changes nothing.)
+      at_end = step == total_steps
+      if pending_steps and (step % config.train.log_every_steps == 0
+                            or at_end):
         averages = {k: v / pending_steps for k, v in pending_sums.items()}
         steps_per_sec = pending_steps / max(train_seconds, 1e-9)
         averages.update(
@@ -239,7 +243,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         pending_sums = dict.fromkeys(logged_terms, 0.0)
         pending_steps, train_seconds = 0, 0.0
 
-      if step % eval_every == 0 or step == total_steps:
+      if num_steps and (step % eval_every == 0 or at_end):
         test_metrics = summarize(
             test_evaluator(state.params, test_images,
                            jax.random.key(config.seed + 1)),
@@ -249,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      step, test_metrics["neg_elbo"], test_metrics["recon"],
                      test_metrics["kl"])
 
-      if step % config.train.checkpoint_every_steps == 0 or step == total_steps:
+      if step % config.train.checkpoint_every_steps == 0 or at_end:
         save(step, state)
       if sigterm.is_set():
         save(step, state)

@@ -58,6 +58,7 @@ def nonfinite_terms(bits: int) -> list[str]:
 
 
 CHUNK_MODES = ("auto", "device_loop", "dispatch")
+SYNC_EVERY = 10  # dispatch mode with a stop callback: max steps queued ahead
 
 
 def resolve_chunk_mode(mode: str, platform: str | None = None) -> str:
@@ -85,11 +86,16 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     model_key: key for posterior samples.
     kl_weight: scalar float array (traced: sweeps vmap over it).
     num_steps: Python int, steps to run in this call.
+    should_stop: optional callable; in "dispatch" mode the chunk ends early
+      once it returns True (checked between steps, with the host kept at
+      most `SYNC_EVERY` steps ahead), so SIGTERM is honoured within seconds
+      even when a chunk is long.
 
-  Returns (state, metrics) as device arrays (no host sync): metrics are means
-  over the chunk of `loss`, `recon`, `kl`, `neg_elbo` (recon + kl,
-  unweighted) and `grad_norm`, plus `first_nonfinite_step` (-1 if none) and
-  `nonfinite_bits` (see `NONFINITE_TERMS`).
+  Returns (state, metrics) as device arrays: metrics are means over the
+  chunk of `loss`, `recon`, `kl`, `neg_elbo` (recon + kl, unweighted) and
+  `grad_norm`, plus `num_steps` (steps actually taken),
+  `first_nonfinite_step` (-1 if none) and `nonfinite_bits` (see
+  `NONFINITE_TERMS`).
   """
   steps_per_epoch = num_train // batch_size
   if steps_per_epoch < 1:
@@ -151,6 +157,7 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     count = jnp.maximum(num_steps, 1).astype(jnp.float32)
     metrics = {name: total / count for name, total in sums.items()}
     metrics["neg_elbo"] = metrics["recon"] + metrics["kl"]
+    metrics["num_steps"] = num_steps
     metrics["first_nonfinite_step"] = first_bad
     metrics["nonfinite_bits"] = bad_bits
     return state, metrics
@@ -168,7 +175,8 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     device_loop = jax.jit(device_loop, donate_argnums=0)
 
     def train_chunk(state, images, data_key, model_key, kl_weight,
-                    num_steps):
+                    num_steps, should_stop=None):
+      del should_stop  # one program: it cannot stop part-way
       return device_loop(state, images, data_key, model_key, kl_weight,
                          jnp.int32(num_steps))
     return train_chunk
@@ -177,11 +185,20 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
   step_jit = jax.jit(one_step, donate_argnums=0)
   finish_jit = jax.jit(finish_chunk, donate_argnums=0)
 
-  def train_chunk(state, images, data_key, model_key, kl_weight, num_steps):
-    # Dispatches are asynchronous: the host queues all steps, then returns
-    # device arrays; nothing here waits for the device.
+  def train_chunk(state, images, data_key, model_key, kl_weight, num_steps,
+                  should_stop=None):
+    # Dispatches are asynchronous: the host queues steps ahead of the device.
+    # With a stop callback it waits every SYNC_EVERY steps (a bubble of
+    # microseconds) so that it is never far ahead of a stop request.
     carry = start_jit(state, data_key)
-    for _ in range(num_steps):
+    taken = 0
+    while taken < num_steps:
+      if should_stop is not None:
+        if taken % SYNC_EVERY == 0:
+          jax.block_until_ready(carry[0].step)
+        if should_stop():
+          break
       carry = step_jit(carry, images, data_key, model_key, kl_weight)
-    return finish_jit(carry, jnp.int32(num_steps))
+      taken += 1
+    return finish_jit(carry, jnp.int32(taken))
   return train_chunk
