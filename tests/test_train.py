@@ -58,6 +58,10 @@ def test_smoke_training_lowers_the_loss_and_writes_everything(heatmap_run):
     assert written[key] == pytest.approx(summary[key])
   assert summary["neg_elbo"] == pytest.approx(summary["recon"] + summary["kl"])
   assert 0 < summary["recon_floor"] < summary["recon"]
+  # K=4 importance samples bound log p(x) more tightly than the ELBO.
+  assert summary["recon_floor"] < summary["iwae_nll"] < summary["neg_elbo"]
+  assert 0 <= summary["active_units"] <= config.model.latent_dim
+  assert summary["frobenius_median"] <= summary["frobenius_p95"]
   # Frobenius^2 / pixels is the per-image MSE; Jensen: mean(F)^2 <= mean(F^2).
   assert summary["frobenius"] ** 2 / 1296 <= summary["mse"] * (1 + 1e-5)
   with open(os.path.join(workdir, "config.json")) as file:
@@ -122,6 +126,9 @@ def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
   assert steps == sorted(set(steps))  # no repeated or skipped log lines
   assert steps == [r["step"] for r in read_records(straight)
                    if r["split"] == "train"]
+  with open(os.path.join(straight, "eval.json")) as file:
+    digits_eval = json.load(file)
+  assert digits_eval["latent_knn_accuracy"] > 0.14  # chance is 0.1
   step_a, state_a = _final_params(straight)
   step_b, state_b = _final_params(crashed)
   assert step_a == step_b == 3 * (256 // 32)

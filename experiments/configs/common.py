@@ -77,6 +77,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.batch_size = 500
   config.eval.num_images = 16           # images in reconstruction/sample plots
   config.eval.figures = "all"           # or a comma-separated subset
+  config.eval.iwae_samples = 100        # K of the IWAE bound (VAE); 0: off
   return config
 
 
@@ -131,6 +132,7 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
   config.train.checkpoint_every_steps = 8
   config.eval.batch_size = 64
   config.eval.num_images = 8
+  config.eval.iwae_samples = 4
 
 
 def make_config(arg: str | None = None, **overrides: Any

@@ -90,7 +90,7 @@ def make_evaluator(graphdef: nnx.GraphDef, likelihood: str,
 
 def summarize(per_example: dict[str, Any], latent_dim: int
               ) -> dict[str, float]:
-  """Test-set means per image, plus seed 002's loss units.
+  """Test-set means per image, seed 002's loss units, Frobenius percentiles.
 
   Seed 002's Keras loss averaged the KL over latent dims instead of summing
   it, so its numbers are `recon + kl / latent_dim` (`seed002_loss`).
@@ -98,4 +98,7 @@ def summarize(per_example: dict[str, Any], latent_dim: int
   summary = {name: float(np.mean(np.asarray(values)))
              for name, values in per_example.items()}
   summary["seed002_loss"] = summary["recon"] + summary["kl"] / latent_dim
+  frobenius = np.asarray(per_example["frobenius"])
+  summary["frobenius_median"] = float(np.median(frobenius))
+  summary["frobenius_p95"] = float(np.percentile(frobenius, 95))
   return summary

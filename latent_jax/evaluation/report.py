@@ -17,6 +17,8 @@ from flax import nnx
 
 from latent_jax import losses
 from latent_jax.evaluation import figures as figure_lib
+from latent_jax.evaluation.latent_classifier import latent_knn_scores
+from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
 
 EVAL_FILE = "eval.json"
@@ -30,21 +32,26 @@ def _image_cmap(images: np.ndarray) -> str:
 def evaluate_and_plot(model, *, test_images: np.ndarray,
                       test_labels: np.ndarray, label_names: Sequence[str],
                       categorical: Sequence[bool], train_images: np.ndarray,
-                      likelihood: str, gaussian_scale: float,
-                      batch_size: int, key: jax.Array, out_dir: str,
-                      figures: Sequence[str], records: list[dict[str, Any]],
-                      num_images: int = 16) -> dict[str, float]:
+                      train_labels: np.ndarray, likelihood: str,
+                      gaussian_scale: float, batch_size: int, key: jax.Array,
+                      out_dir: str, figures: Sequence[str],
+                      records: list[dict[str, Any]], num_images: int = 16,
+                      iwae_samples: int = 0) -> dict[str, float]:
   """Test-set metrics (means per image) and the selected figures.
 
   Args:
     model: a VAE or AE (anything with encode/decode/embed/loss_terms).
     test_images: [N, H, W, C] in [0, 1]; test_labels: [N, L].
-    train_images: [M, H, W, C], used to fit the AE's sampling Gaussian.
+    train_images, train_labels: [M, H, W, C] and [M, L]: the AE's sampling
+      Gaussian and the latent kNN classifier are fitted on them.
     figures: names from `latent_jax.train.config_checks.FIGURES`.
     records: metrics.jsonl records for the loss curves.
+    iwae_samples: K of the IWAE bound for a VAE (0: skip it).
 
   Returns:
-    dict with recon, kl, neg_elbo, mse, frobenius, seed002_loss.
+    dict with recon, kl, neg_elbo, mse, frobenius (+ median, p95),
+    seed002_loss, recon_floor (Bernoulli); for a VAE active_units and
+    iwae_nll; with a class label latent_knn_accuracy / _f1 / _k.
   """
   graphdef, params = nnx.split(model)
   evaluate = make_evaluator(graphdef, likelihood, gaussian_scale, batch_size)
@@ -66,7 +73,21 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                            for i in range(0, len(images), batch_size)])
 
   test_codes = codes_of(test_images)
+  train_codes = codes_of(train_images[:10_000])
   is_vae = hasattr(model, "log_variance_head")
+  if is_vae:
+    summary["active_units"] = active_units(test_codes)
+    if iwae_samples > 0:
+      iwae = make_iwae_evaluator(graphdef, iwae_samples, likelihood,
+                                 gaussian_scale)
+      summary["iwae_nll"] = float(np.mean(np.asarray(iwae(
+          params, jnp.asarray(test_images), jax.random.fold_in(key, 1)))))
+  class_columns = [i for i, flag in enumerate(categorical) if flag]
+  if class_columns:  # e.g. the digit, or heatmaps_t's df (2 vs 200)
+    column = class_columns[-1]
+    summary.update(latent_knn_scores(
+        train_codes, train_labels[:len(train_codes), column], test_codes,
+        test_labels[:, column]))
   if is_vae:
     # Prior N(0, I): traverse around the origin in prior standard deviations.
     sample_mean = np.zeros(model.latent_dim, np.float32)
@@ -74,7 +95,6 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     sample_title = "Samples from the prior N(0, I)"
   else:
     # An AE has no prior: sample a Gaussian fitted to its training codes.
-    train_codes = codes_of(train_images[:5000])
     sample_mean = train_codes.mean(0)
     sample_std = train_codes.std(0) + 1e-6
     sample_title = "Decoded samples of a Gaussian fitted to the AE's codes"
@@ -99,6 +119,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     elif name == "latent_codes":
       figure_lib.plot_latent_codes(test_codes, test_labels, label_names,
                                    path, categorical=categorical)
+    elif name == "recon_errors":
+      figure_lib.plot_reconstruction_errors(
+          np.asarray(per_example["frobenius"]), path)
     elif name == "traversals":
       figure_lib.plot_traversals(decode, sample_mean, path, span=2.5,
                                  scales=sample_std, cmap=cmap)

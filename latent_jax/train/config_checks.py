@@ -10,7 +10,7 @@ from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
 from latent_jax.train.step import resolve_chunk_mode
 
 FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
-           "traversals")
+           "traversals", "recon_errors")
 
 
 def _fail(key: str, value, problem: str) -> None:
@@ -73,7 +73,8 @@ def validate_config(config) -> None:
               "train.checkpoint_every_steps", "train.keep_checkpoints",
               "train.lr_decay_steps", "eval.batch_size", "eval.num_images"):
     _at_least(config, key, 1)
-  for key in ("train.eval_every_steps", "train.warmup_steps"):
+  for key in ("train.eval_every_steps", "train.warmup_steps",
+              "eval.iwae_samples"):
     _at_least(config, key, 0)
   _at_least(config, "train.grad_clip_norm", 0.0, (int, float))
   resolve_chunk_mode(config.train.chunk_mode)

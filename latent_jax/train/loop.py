@@ -111,12 +111,14 @@ def _evaluate(model, dataset, config, workdir: str, step: int,
       model, test_images=dataset.test_images,
       test_labels=dataset.test_labels, label_names=dataset.label_names,
       categorical=dataset.categorical, train_images=dataset.train_images,
+      train_labels=dataset.train_labels,
       likelihood=config.loss.likelihood,
       gaussian_scale=config.loss.gaussian_scale,
       batch_size=config.eval.batch_size,
       key=jax.random.key(config.seed + 1), out_dir=workdir,
       figures=figures or selected_figures(config.eval.figures),
-      records=read_records(workdir), num_images=config.eval.num_images)
+      records=read_records(workdir), num_images=config.eval.num_images,
+      iwae_samples=config.eval.iwae_samples)
   if jax.process_index() == 0:
     write_eval_json(workdir, step, summary)
   logging.info("Evaluation at step %d: %s", step,
