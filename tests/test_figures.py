@@ -248,3 +248,12 @@ def test_manifold_grid_single_batched_decode(tmp_path):
   )
   with pytest.raises(ValueError):
     figures.plot_manifold_grid(dec, (1, 1), base, str(tmp_path / "bad.png"))
+
+
+def test_reconstruction_error_histogram(tmp_path):
+  errors = np.random.default_rng(0).gamma(4.0, 0.1, size=500)
+  errors[3] = np.nan  # ignored, not fatal
+  out = tmp_path / "errors.png"
+  _check_png(figures.plot_reconstruction_errors(errors, out), out)
+  with pytest.raises(ValueError, match="finite"):
+    figures.plot_reconstruction_errors(np.array([np.nan]), tmp_path / "x.png")

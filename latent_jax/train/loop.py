@@ -118,7 +118,8 @@ def _evaluate(model, dataset, config, workdir: str, step: int,
       key=jax.random.key(config.seed + 1), out_dir=workdir,
       figures=figures or selected_figures(config.eval.figures),
       records=read_records(workdir), num_images=config.eval.num_images,
-      iwae_samples=config.eval.iwae_samples)
+      # .get: runs written before this setting existed evaluate without it.
+      iwae_samples=config.eval.get("iwae_samples", 0))
   if jax.process_index() == 0:
     write_eval_json(workdir, step, summary)
   logging.info("Evaluation at step %d: %s", step,
