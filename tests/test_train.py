@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import vae_digits, vae_heatmaps
+from experiments.configs import ae_heatmaps, vae_digits, vae_heatmaps
 from latent_jax.train import loop
 from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.train.config_checks import FIGURES
@@ -157,3 +157,21 @@ def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
                      match=r"at step 9;.*checkpoint \(step 8\)"):
     loop.train_and_evaluate(blowup, workdir)
   assert Checkpointer(workdir).latest_step() == 8
+
+
+def test_compare_two_runs(heatmap_run, tmp_path):
+  from experiments.compare import compare
+  _, vae_dir, vae_summary = heatmap_run
+  ae_dir = str(tmp_path / "ae")
+  loop.train_and_evaluate(
+      _smoke(ae_heatmaps, **{"data.cache_dir": str(tmp_path / "cache")}),
+      ae_dir)
+  out = str(tmp_path / "compare")
+  rows = compare([vae_dir, ae_dir], out, grid=3)
+  assert [row["kind"] for row in rows] == ["vae", "ae"]
+  assert rows[0]["neg_elbo"] == pytest.approx(vae_summary["neg_elbo"])
+  with open(os.path.join(out, "compare.csv")) as file:
+    header = file.readline()
+  assert "gap_distance_mean" in header and "neg_elbo" in header
+  assert "| gap_distance_mean |" in open(os.path.join(out, "compare.md")).read()
+  assert os.path.getsize(os.path.join(out, "compare.png")) > 20_000

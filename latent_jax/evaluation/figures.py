@@ -409,6 +409,72 @@ def plot_reconstruction_errors(
   return _save(fig, path)
 
 
+def plot_run_comparison(
+    names: Sequence[str],
+    codes: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    label_name: str,
+    errors: Sequence[np.ndarray],
+    grid_images: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    cmap: str = "viridis",
+) -> str:
+  """Runs side by side: one column per run, three rows.
+
+  Row 1: test codes (first two dims, or the first two principal components
+  for more) coloured by `label_name`; row 2: histogram of per-image
+  reconstruction errors (shared bins); row 3: images decoded from the same
+  latent grid.
+
+  Args:
+      names: ``R`` run names.
+      codes: ``R`` arrays ``[N_r, D_r]``; labels: ``R`` arrays ``[N_r]``.
+      errors: ``R`` arrays ``[N_r]`` of per-image errors.
+      grid_images: ``R`` arrays ``[G*G, H, W, C]`` decoded from one grid.
+      path: Output PNG path.
+
+  Returns:
+      ``path`` as a string.
+  """
+  runs = len(names)
+  if not runs or not (len(codes) == len(labels) == len(errors)
+                      == len(grid_images) == runs):
+    raise ValueError("need the same, non-zero number of runs in every input")
+  fig, axes = plt.subplots(3, runs, figsize=(4.2 * runs, 12), squeeze=False)
+  finite = np.concatenate([np.asarray(e)[np.isfinite(e)] for e in errors])
+  bins = np.linspace(finite.min(), finite.max(), 40) if finite.size else 10
+  for column, name in enumerate(names):
+    points = np.asarray(codes[column], np.float64)
+    if points.shape[1] > 2:
+      centred = points - points.mean(0)
+      _, _, components = np.linalg.svd(centred, full_matrices=False)
+      points, axis_names = centred @ components[:2].T, ("PC1", "PC2")
+    elif points.shape[1] == 2:
+      axis_names = ("z0", "z1")
+    else:
+      points = np.concatenate([points, np.zeros_like(points)], axis=1)
+      axis_names = ("z0", "")
+    ax = axes[0, column]
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels[column], s=3,
+                         cmap="viridis", alpha=0.7)
+    fig.colorbar(scatter, ax=ax, label=label_name, fraction=0.046)
+    ax.set(title=name, xlabel=axis_names[0], ylabel=axis_names[1])
+    ax = axes[1, column]
+    ax.hist(np.asarray(errors[column]), bins=bins, color="#7a9cc6")
+    ax.axvline(np.median(errors[column]), color="k", linestyle="--",
+               label=f"median {np.median(errors[column]):.3g}")
+    ax.set(xlabel="reconstruction error per image", ylabel="images")
+    ax.legend(fontsize=8)
+    grid = _as_images(grid_images[column], "grid_images")
+    side = math.isqrt(len(grid))
+    tiled, _ = _tile(grid[:side * side], side, side)
+    ax = axes[2, column]
+    ax.imshow(tiled, cmap=cmap, vmin=0, vmax=1)
+    ax.set(title="decoded from a shared latent grid", xticks=[], yticks=[])
+  fig.tight_layout()
+  return _save(fig, path)
+
+
 def plot_latent_codes(
     codes: np.ndarray,
     labels: np.ndarray,

@@ -17,6 +17,7 @@ from flax import nnx
 
 from latent_jax import losses
 from latent_jax.evaluation import figures as figure_lib
+from latent_jax.evaluation.gaps import gap_distances, gap_summary
 from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
@@ -50,7 +51,8 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
 
   Returns:
     dict with recon, kl, neg_elbo, mse, frobenius (+ median, p95),
-    seed002_loss, recon_floor (Bernoulli); for a VAE active_units and
+    seed002_loss, recon_floor (Bernoulli), gap_distance_mean / _p95 (see
+    latent_jax.evaluation.gaps); for a VAE active_units and
     iwae_nll; with a class label latent_knn_accuracy / _f1 / _k.
   """
   graphdef, params = nnx.split(model)
@@ -82,6 +84,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                                  gaussian_scale)
       summary["iwae_nll"] = float(np.mean(np.asarray(iwae(
           params, jnp.asarray(test_images), jax.random.fold_in(key, 1)))))
+  # Seed 002's "gaps" of an AE's latent space, as a number.
+  summary.update(gap_summary(gap_distances(decode, test_codes,
+                                           train_images[:10_000])))
   class_columns = [i for i, flag in enumerate(categorical) if flag]
   if class_columns:  # e.g. the digit, or heatmaps_t's df (2 vs 200)
     column = class_columns[-1]

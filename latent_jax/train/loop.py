@@ -272,8 +272,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   return _evaluate(model, dataset, config, workdir, step)
 
 
-def evaluate_workdir(workdir: str, figures=None) -> dict[str, float]:
-  """Restores a run's latest checkpoint; writes eval.json and figures."""
+def restore_run(workdir: str):
+  """(config, dataset, model with the latest checkpoint's params, step)."""
   config = load_run_config(workdir)
   dataset = setup.load_configured_dataset(config)
   model = setup.create_model(config, dataset.image_shape)
@@ -289,6 +289,12 @@ def evaluate_workdir(workdir: str, figures=None) -> dict[str, float]:
                             "train the run first.")
   state = restored[0]
   nnx.update(model, state.params)
+  return config, dataset, model, int(state.step)
+
+
+def evaluate_workdir(workdir: str, figures=None) -> dict[str, float]:
+  """Restores a run's latest checkpoint; writes eval.json and figures."""
+  config, dataset, model, step = restore_run(workdir)
   if figures is not None:
     figures = selected_figures(figures)
-  return _evaluate(model, dataset, config, workdir, int(state.step), figures)
+  return _evaluate(model, dataset, config, workdir, step, figures)
