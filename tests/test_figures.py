@@ -257,3 +257,22 @@ def test_reconstruction_error_histogram(tmp_path):
   _check_png(figures.plot_reconstruction_errors(errors, out), out)
   with pytest.raises(ValueError, match="finite"):
     figures.plot_reconstruction_errors(np.array([np.nan]), tmp_path / "x.png")
+
+
+def test_prototype_groups_and_figure(tmp_path):
+  from latent_jax.evaluation.prototypes import group_prototypes
+  codes = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0], [12.0, 14.0]])
+  names, means = group_prototypes(codes, np.array([1, 1, 7, 7]), True)
+  assert names == ["1", "7"]
+  np.testing.assert_allclose(means, [[1.0, 2.0], [11.0, 12.0]])
+  values = np.linspace(0.0, 1.0, 400)
+  codes = np.stack([values, -values], axis=1)
+  names, means = group_prototypes(codes, values, False, num_bins=4)
+  assert len(names) == 4
+  np.testing.assert_allclose(means[:, 0], [0.125, 0.375, 0.625, 0.875],
+                             atol=0.01)  # bin means of a uniform grid
+  decoded = _gauss_images(4)
+  out = tmp_path / "prototypes.png"
+  _check_png(figures.plot_prototypes(
+      [("corr", names, means, decoded), ("digit", ["1", "7"],
+                                         means[:2], decoded[:2])], out), out)

@@ -475,6 +475,58 @@ def plot_run_comparison(
   return _save(fig, path)
 
 
+def plot_prototypes(
+    groups: Sequence[tuple[str, Sequence[str], np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    cmap: str = "viridis",
+) -> str:
+  """Decoded class/bin prototypes and a heatmap of their latent activations.
+
+  Args:
+      groups: one entry per label: ``(label_name, group_names [G],
+        prototypes [G, D] mean codes, decoded [G, H, W, C] images)``.
+      path: Output PNG path.
+
+  Returns:
+      ``path`` as a string.
+  """
+  if not groups:
+    raise ValueError("need at least one label group")
+  width = max(len(names) for _, names, _, _ in groups)
+  fig, axes = plt.subplots(
+      2 * len(groups), width, squeeze=False,
+      figsize=(1.3 * max(width, 4), 2.9 * len(groups)),
+      gridspec_kw={"height_ratios": [1.0, 0.9] * len(groups)})
+  for row, (label, names, prototypes, decoded) in enumerate(groups):
+    images = _as_images(decoded, "decoded")
+    for column in range(width):
+      ax = axes[2 * row, column]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if column < len(names):
+        image = images[column]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image,
+                  cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(f"{label}={names[column]}", fontsize=7)
+      else:
+        ax.axis("off")
+    # The heatmap spans the whole row below the images.
+    for column in range(width):
+      axes[2 * row + 1, column].remove()
+    ax = fig.add_subplot(2 * len(groups), 1, 2 * row + 2)
+    activations = np.asarray(prototypes, np.float64)
+    limit = np.abs(activations).max() or 1.0
+    shown = ax.imshow(activations.T, cmap="coolwarm", vmin=-limit,
+                      vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(names)), names, fontsize=7)
+    ax.set_yticks(range(activations.shape[1]),
+                  [f"z{i}" for i in range(activations.shape[1])], fontsize=7)
+    ax.set_xlabel(f"prototype (mean code) per {label}", fontsize=8)
+    fig.colorbar(shown, ax=ax, fraction=0.03)
+  fig.suptitle("Prototypes: decoded mean codes and their activations")
+  return _save(fig, path)
+
+
 def plot_latent_codes(
     codes: np.ndarray,
     labels: np.ndarray,

@@ -21,6 +21,7 @@ from latent_jax.evaluation.gaps import gap_distances, gap_summary
 from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
+from latent_jax.evaluation.prototypes import group_prototypes
 
 EVAL_FILE = "eval.json"
 
@@ -124,6 +125,17 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     elif name == "latent_codes":
       figure_lib.plot_latent_codes(test_codes, test_labels, label_names,
                                    path, categorical=categorical)
+    elif name == "manifold":
+      figure_lib.plot_manifold_grid(decode, (0, min(1, model.latent_dim - 1)),
+                                    sample_mean, path, span=2.5,
+                                    scales=sample_std, cmap=cmap)
+    elif name == "prototypes":
+      groups = []
+      for column, label in enumerate(label_names):
+        names, means = group_prototypes(test_codes, test_labels[:, column],
+                                        categorical[column])
+        groups.append((label, names, means, decode(means)))
+      figure_lib.plot_prototypes(groups, path, cmap=cmap)
     elif name == "recon_errors":
       figure_lib.plot_reconstruction_errors(
           np.asarray(per_example["frobenius"]), path)
