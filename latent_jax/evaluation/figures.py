@@ -493,27 +493,21 @@ def plot_prototypes(
   if not groups:
     raise ValueError("need at least one label group")
   width = max(len(names) for _, names, _, _ in groups)
-  fig, axes = plt.subplots(
-      2 * len(groups), width, squeeze=False,
-      figsize=(1.3 * max(width, 4), 2.9 * len(groups)),
-      gridspec_kw={"height_ratios": [1.0, 0.9] * len(groups)})
+  fig = plt.figure(figsize=(1.3 * max(width, 4), 3.6 * len(groups)))
+  grid = fig.add_gridspec(2 * len(groups), width, hspace=0.8,
+                          height_ratios=[1.0, 0.9] * len(groups))
   for row, (label, names, prototypes, decoded) in enumerate(groups):
     images = _as_images(decoded, "decoded")
-    for column in range(width):
-      ax = axes[2 * row, column]
+    for column in range(len(names)):
+      ax = fig.add_subplot(grid[2 * row, column])
       ax.set_xticks([])
       ax.set_yticks([])
-      if column < len(names):
-        image = images[column]
-        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image,
-                  cmap=cmap, vmin=0, vmax=1)
-        ax.set_title(f"{label}={names[column]}", fontsize=7)
-      else:
-        ax.axis("off")
+      image = images[column]
+      ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap,
+                vmin=0, vmax=1)
+      ax.set_title(f"{label}={names[column]}", fontsize=7)
     # The heatmap spans the whole row below the images.
-    for column in range(width):
-      axes[2 * row + 1, column].remove()
-    ax = fig.add_subplot(2 * len(groups), 1, 2 * row + 2)
+    ax = fig.add_subplot(grid[2 * row + 1, :])
     activations = np.asarray(prototypes, np.float64)
     limit = np.abs(activations).max() or 1.0
     shown = ax.imshow(activations.T, cmap="coolwarm", vmin=-limit,
