@@ -22,6 +22,8 @@ from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
 from latent_jax.evaluation.prototypes import group_prototypes
+from latent_jax.evaluation.trajectories import (line_path, plot_trajectories,
+                                                rotation_path)
 
 EVAL_FILE = "eval.json"
 
@@ -136,6 +138,22 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                                         categorical[column])
         groups.append((label, names, means, decode(means)))
       figure_lib.plot_prototypes(groups, path, cmap=cmap)
+    elif name == "trajectories":
+      # Defaults from the data: a line between the prototypes of the lowest
+      # and highest value (or first and last class) of the first label, and
+      # a full rotation about the mean code in dims 0 and 1 at the radius
+      # of the 75th percentile of the codes there.
+      _, means = group_prototypes(test_codes, test_labels[:, 0],
+                                  categorical[0])
+      paths = [("line", line_path(means[0], means[-1]))]
+      if model.latent_dim > 1:
+        center = test_codes.mean(0)
+        start = center.copy()
+        start[0] += np.percentile(np.hypot(*(test_codes[:, :2] - center[:2]).T),
+                                  75)
+        paths.append(("rotation", rotation_path(start, center)))
+      plot_trajectories(decode, test_codes, test_labels[:, 0],
+                        label_names[0], paths, path, cmap=cmap)
     elif name == "recon_errors":
       figure_lib.plot_reconstruction_errors(
           np.asarray(per_example["frobenius"]), path)

@@ -10,7 +10,8 @@ from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
 from latent_jax.train.step import resolve_chunk_mode
 
 FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
-           "traversals", "manifold", "prototypes", "recon_errors")
+           "traversals", "manifold", "prototypes", "trajectories",
+           "recon_errors")
 
 
 def _fail(key: str, value, problem: str) -> None:
