@@ -15,13 +15,11 @@ rate measured in the same run.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 from flax import nnx
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from experiments.configs import common, vae_digits
+from experiments.configs import vae_digits
 from latent_jax.train import loop
 from latent_jax.train.config_checks import validate_config
 

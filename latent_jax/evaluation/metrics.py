@@ -14,6 +14,7 @@ split has a floor of 438.5 nats, a random 20% split 441-446).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -73,6 +74,9 @@ def map_in_batches(fn: Callable[[jax.Array, jax.Array], Any],
       outputs)
 
 
+# Cached: the training loop's periodic test evaluation and the final report
+# ask for the same program; one jitted function means one compilation.
+@functools.lru_cache(maxsize=8)
 def make_evaluator(graphdef: nnx.GraphDef, likelihood: str,
                    gaussian_scale: float, batch_size: int) -> Callable:
   """Jitted `evaluate(params, images, key) -> dict of [N] arrays`."""

@@ -13,7 +13,6 @@ import math
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from latent_jax.models.layers import SubPixelConvTranspose
