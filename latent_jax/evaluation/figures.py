@@ -1,9 +1,15 @@
-"""Static PNG figures for training runs: loss curves, images, latent spaces.
+"""Run-level PNG figures: loss curves, images, reconstruction errors, codes.
 
-Every function takes plain NumPy arrays (or a Python callable that maps codes
-to images), writes exactly one PNG to ``path`` (creating parent directories)
-and returns the path as a string. Nothing here knows about trainers, configs
-or models, so figures can be regenerated from saved arrays alone.
+Every function takes plain NumPy arrays, writes exactly one PNG to ``path``
+(creating parent directories) and returns the path as a string. Nothing here
+knows about trainers, configs or models, so figures can be regenerated from
+saved arrays alone.
+
+The latent-space exploration figures (traversals, manifold grid, prototypes,
+run comparison) live in `latent_jax.evaluation.exploration_figures`,
+trajectories in `trajectories` and the PCA / UMAP views in `latent_views`;
+they are re-exported here so ``figures.plot_manifold_grid(...)`` keeps
+working.
 
 Image conventions: batches are ``[N, H, W, C]`` floats in ``[0, 1]``. ``C == 1``
 is drawn through a colormap (``cmap``), ``C == 3``/``C == 4`` is drawn as is.
@@ -13,27 +19,31 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Sequence
+from typing import Sequence
 
-import matplotlib
-
-# Select the non-interactive backend before pyplot is imported so that this
-# module works on headless machines and never opens windows.
-matplotlib.use("Agg")
+# plot_utils selects the Agg backend before pyplot is imported.
+from latent_jax.evaluation.plot_utils import (as_images, image_grid_figure,
+                                              save_figure, scatter_subsample)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+# Moved to exploration_figures; kept importable from here.
+from latent_jax.evaluation.exploration_figures import (  # noqa: E402,F401
+    plot_manifold_grid, plot_prototypes, plot_run_comparison, plot_traversals)
 
 __all__ = [
     "plot_loss_curves",
     "plot_reconstructions",
     "plot_samples",
+    "plot_reconstruction_errors",
     "plot_latent_codes",
     "plot_traversals",
     "plot_manifold_grid",
+    "plot_prototypes",
+    "plot_run_comparison",
 ]
 
-_DPI = 110
-_MAX_POINTS = 5000  # scatter plots get unreadable (and slow) beyond this
+
 _SPLIT_ORDER = ("train", "test", "val", "valid", "validation", "eval")
 # Underscore-separated tokens marking bookkeeping metrics, not losses.
 _TIME_TOKENS = {
@@ -49,81 +59,6 @@ _TIME_TOKENS = {
     "throughput",
 }
 _LR_KEYS = ("learning_rate", "lr")
-
-
-def _save(fig: plt.Figure, path: str | os.PathLike) -> str:
-  """Saves ``fig`` as PNG, always closing it so long runs do not leak memory."""
-  path = os.fspath(path)
-  try:
-    parent = os.path.dirname(path)
-    if parent:
-      os.makedirs(parent, exist_ok=True)
-    fig.savefig(
-        path, dpi=_DPI, format="png", bbox_inches="tight", pad_inches=0.1
-    )
-  finally:
-    plt.close(fig)
-  return path
-
-
-def _as_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-  """Returns float32 ``[N, H, W, C]`` in ``[0, 1]``; ``[N, H, W]`` gets a channel axis."""
-  arr = np.asarray(images, dtype=np.float32)
-  if arr.ndim == 3:
-    arr = arr[..., None]
-  if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
-    raise ValueError(
-        f"{name} must be [N, H, W, C] with C in (1, 3, 4), got shape {arr.shape}"
-    )
-  return np.clip(arr, 0.0, 1.0)
-
-
-def _tile(images: np.ndarray, nrows: int, ncols: int) -> tuple[np.ndarray, int]:
-  """Tiles ``[N, H, W, C]`` images row-major into one canvas (one fast ``imshow``).
-
-  Gaps and empty cells are NaN for C == 1 (drawn as the colormap's white
-  "bad" colour) and 1.0 (white) otherwise.
-
-  Returns:
-      The canvas (``[R, S]`` for C == 1, ``[R, S, C]`` otherwise) and the
-      padding in pixels, needed to place tick labels at cell centres.
-  """
-  n, h, w, c = images.shape
-  pad = max(1, min(h, w) // 16)
-  fill = np.nan if c == 1 else 1.0
-  canvas = np.full(
-      (nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), fill, np.float32
-  )
-  for i in range(min(n, nrows * ncols)):
-    r, q = divmod(i, ncols)
-    y, x = pad + r * (h + pad), pad + q * (w + pad)
-    canvas[y : y + h, x : x + w] = images[i]
-  return (canvas[..., 0] if c == 1 else canvas), pad
-
-
-def _image_grid_figure(
-    images: np.ndarray, nrows: int, ncols: int, cmap: str, title: str
-) -> tuple[plt.Figure, plt.Axes, np.ndarray, np.ndarray]:
-  """Draws a tiled grid on a new figure; returns ``(fig, ax, row_centres, col_centres)`` in pixels."""
-  canvas, pad = _tile(images, nrows, ncols)
-  h, w = images.shape[1:3]
-  # ~0.8 in per cell, but cap the figure so huge grids stay a sane size.
-  cell = min(0.8, 13.0 / ncols, 13.0 / nrows)
-  fig = plt.figure(figsize=(ncols * cell + 1.4, nrows * cell * h / w + 0.9))
-  ax = fig.add_subplot(1, 1, 1)
-  kw = {}
-  if canvas.ndim == 2:
-    kw = dict(
-        cmap=plt.get_cmap(cmap).with_extremes(bad="white"), vmin=0.0, vmax=1.0
-    )
-  ax.imshow(canvas, interpolation="nearest", **kw)
-  ax.set_frame_on(False)
-  ax.set_xticks([])
-  ax.set_yticks([])
-  ax.set_title(title)
-  rows = pad + np.arange(nrows) * (h + pad) + (h - 1) / 2
-  cols = pad + np.arange(ncols) * (w + pad) + (w - 1) / 2
-  return fig, ax, rows, cols
 
 
 def _as_float(value) -> float | None:
@@ -144,39 +79,6 @@ def _is_plottable_metric(key: str) -> bool:
   if key in ("step", "epoch", "split") or key in _LR_KEYS:
     return False
   return not (set(key.lower().split("_")) & _TIME_TOKENS)
-
-
-def _sweep_codes(
-    base_code: np.ndarray, scales, span: float, steps: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Validates traversal inputs; returns ``(base [D], scales [D], offsets [steps])``."""
-  base = np.asarray(base_code, dtype=np.float32).reshape(-1)
-  d = base.shape[0]
-  sc = (
-      np.ones(d, np.float32)
-      if scales is None
-      else np.broadcast_to(np.asarray(scales, np.float32).reshape(-1), (d,))
-  )
-  if steps < 1:
-    raise ValueError(f"steps must be >= 1, got {steps}")
-  offsets = np.linspace(-span, span, steps).astype(np.float32)
-  return base, np.array(sc, np.float32), offsets
-
-
-def _decode(
-    decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray
-) -> np.ndarray:
-  """Runs the single batched decode call and checks it returned one image per code."""
-  imgs = _as_images(decode(codes), "decoded images")
-  if imgs.shape[0] != codes.shape[0]:
-    raise ValueError(
-        f"decode returned {imgs.shape[0]} images for {codes.shape[0]} codes"
-    )
-  return imgs
-
-
-def _fmt(x: float) -> str:
-  return f"{x:+.2g}" if x != 0 else "0"
 
 
 def plot_loss_curves(
@@ -291,7 +193,7 @@ def plot_loss_curves(
     ax.grid(alpha=0.3)
     if by_split:
       ax.legend(fontsize=8)
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def plot_reconstructions(
@@ -315,8 +217,8 @@ def plot_reconstructions(
   Returns:
       ``path`` as a string.
   """
-  orig = _as_images(originals, "originals")
-  recon = _as_images(reconstructions, "reconstructions")
+  orig = as_images(originals, "originals")
+  recon = as_images(reconstructions, "reconstructions")
   if orig.shape != recon.shape:
     raise ValueError(
         f"shape mismatch: originals {orig.shape} vs reconstructions {recon.shape}"
@@ -337,12 +239,12 @@ def plot_reconstructions(
     k = chunk.stop - chunk.start
     cells[2 * p * ncols : 2 * p * ncols + k] = orig[chunk]
     cells[(2 * p + 1) * ncols : (2 * p + 1) * ncols + k] = recon[chunk]
-  fig, ax, rows, _ = _image_grid_figure(
+  fig, ax, rows, _ = image_grid_figure(
       cells, 2 * npairs, ncols, cmap, f"Reconstructions ({n} images)"
   )
   ax.set_yticks(rows, ["original", "recon"] * npairs, fontsize=8)
   ax.tick_params(length=0)
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def plot_samples(
@@ -362,15 +264,15 @@ def plot_samples(
   Returns:
       ``path`` as a string.
   """
-  imgs = _as_images(samples, "samples")
+  imgs = as_images(samples, "samples")
   n = imgs.shape[0]
   if n < 1:
     raise ValueError("need at least one sample")
   ncols = math.ceil(math.sqrt(n))
-  fig, _, _, _ = _image_grid_figure(
+  fig, _, _, _ = image_grid_figure(
       imgs, math.ceil(n / ncols), ncols, cmap, title
   )
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def plot_reconstruction_errors(
@@ -406,119 +308,7 @@ def plot_reconstruction_errors(
   ax.set_ylabel("images")
   ax.set_title(title, fontsize=10)
   ax.legend(fontsize=8)
-  return _save(fig, path)
-
-
-def plot_run_comparison(
-    names: Sequence[str],
-    codes: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    label_name: str,
-    errors: Sequence[np.ndarray],
-    grid_images: Sequence[np.ndarray],
-    path: str | os.PathLike,
-    cmap: str = "viridis",
-) -> str:
-  """Runs side by side: one column per run, three rows.
-
-  Row 1: test codes (first two dims, or the first two principal components
-  for more) coloured by `label_name`; row 2: histogram of per-image
-  reconstruction errors (shared bins); row 3: images decoded from the same
-  latent grid.
-
-  Args:
-      names: ``R`` run names.
-      codes: ``R`` arrays ``[N_r, D_r]``; labels: ``R`` arrays ``[N_r]``.
-      errors: ``R`` arrays ``[N_r]`` of per-image errors.
-      grid_images: ``R`` arrays ``[G*G, H, W, C]`` decoded from one grid.
-      path: Output PNG path.
-
-  Returns:
-      ``path`` as a string.
-  """
-  runs = len(names)
-  if not runs or not (len(codes) == len(labels) == len(errors)
-                      == len(grid_images) == runs):
-    raise ValueError("need the same, non-zero number of runs in every input")
-  fig, axes = plt.subplots(3, runs, figsize=(4.2 * runs, 12), squeeze=False)
-  finite = np.concatenate([np.asarray(e)[np.isfinite(e)] for e in errors])
-  bins = np.linspace(finite.min(), finite.max(), 40) if finite.size else 10
-  for column, name in enumerate(names):
-    points = np.asarray(codes[column], np.float64)
-    if points.shape[1] > 2:
-      centred = points - points.mean(0)
-      _, _, components = np.linalg.svd(centred, full_matrices=False)
-      points, axis_names = centred @ components[:2].T, ("PC1", "PC2")
-    elif points.shape[1] == 2:
-      axis_names = ("z0", "z1")
-    else:
-      points = np.concatenate([points, np.zeros_like(points)], axis=1)
-      axis_names = ("z0", "")
-    ax = axes[0, column]
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels[column], s=3,
-                         cmap="viridis", alpha=0.7)
-    fig.colorbar(scatter, ax=ax, label=label_name, fraction=0.046)
-    ax.set(title=name, xlabel=axis_names[0], ylabel=axis_names[1])
-    ax = axes[1, column]
-    ax.hist(np.asarray(errors[column]), bins=bins, color="#7a9cc6")
-    ax.axvline(np.median(errors[column]), color="k", linestyle="--",
-               label=f"median {np.median(errors[column]):.3g}")
-    ax.set(xlabel="reconstruction error per image", ylabel="images")
-    ax.legend(fontsize=8)
-    grid = _as_images(grid_images[column], "grid_images")
-    side = math.isqrt(len(grid))
-    tiled, _ = _tile(grid[:side * side], side, side)
-    ax = axes[2, column]
-    ax.imshow(tiled, cmap=cmap, vmin=0, vmax=1)
-    ax.set(title="decoded from a shared latent grid", xticks=[], yticks=[])
-  fig.tight_layout()
-  return _save(fig, path)
-
-
-def plot_prototypes(
-    groups: Sequence[tuple[str, Sequence[str], np.ndarray, np.ndarray]],
-    path: str | os.PathLike,
-    cmap: str = "viridis",
-) -> str:
-  """Decoded class/bin prototypes and a heatmap of their latent activations.
-
-  Args:
-      groups: one entry per label: ``(label_name, group_names [G],
-        prototypes [G, D] mean codes, decoded [G, H, W, C] images)``.
-      path: Output PNG path.
-
-  Returns:
-      ``path`` as a string.
-  """
-  if not groups:
-    raise ValueError("need at least one label group")
-  width = max(len(names) for _, names, _, _ in groups)
-  fig = plt.figure(figsize=(1.3 * max(width, 4), 3.6 * len(groups)))
-  grid = fig.add_gridspec(2 * len(groups), width, hspace=0.8,
-                          height_ratios=[1.0, 0.9] * len(groups))
-  for row, (label, names, prototypes, decoded) in enumerate(groups):
-    images = _as_images(decoded, "decoded")
-    for column in range(len(names)):
-      ax = fig.add_subplot(grid[2 * row, column])
-      ax.set_xticks([])
-      ax.set_yticks([])
-      image = images[column]
-      ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap,
-                vmin=0, vmax=1)
-      ax.set_title(f"{label}={names[column]}", fontsize=7)
-    # The heatmap spans the whole row below the images.
-    ax = fig.add_subplot(grid[2 * row + 1, :])
-    activations = np.asarray(prototypes, np.float64)
-    limit = np.abs(activations).max() or 1.0
-    shown = ax.imshow(activations.T, cmap="coolwarm", vmin=-limit,
-                      vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(names)), names, fontsize=7)
-    ax.set_yticks(range(activations.shape[1]),
-                  [f"z{i}" for i in range(activations.shape[1])], fontsize=7)
-    ax.set_xlabel(f"prototype (mean code) per {label}", fontsize=8)
-    fig.colorbar(shown, ax=ax, fraction=0.03)
-  fig.suptitle("Prototypes: decoded mean codes and their activations")
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def plot_latent_codes(
@@ -578,9 +368,7 @@ def plot_latent_codes(
         (f"PC1 ({100 * ratio[0]:.0f}% var)", f"PC2 ({100 * ratio[1]:.0f}% var)")
     ]
 
-  # A fixed-seed permutation both subsamples deterministically and shuffles
-  # the draw order, so no class is systematically painted over by another.
-  idx = np.random.default_rng(0).permutation(n)[:_MAX_POINTS]
+  idx = scatter_subsample(n)
   proj, y = proj[idx], y[idx]
   size = 3 if len(idx) > 2000 else 9
 
@@ -638,115 +426,4 @@ def plot_latent_codes(
       )
     else:
       fig.colorbar(sc, ax=list(axes[r]), label=name, shrink=0.9)
-  return _save(fig, path)
-
-
-def plot_traversals(
-    decode: Callable[[np.ndarray], np.ndarray],
-    base_code: np.ndarray,
-    path: str | os.PathLike,
-    span: float = 2.5,
-    steps: int = 9,
-    max_dims: int = 10,
-    scales: np.ndarray | None = None,
-    cmap: str = "viridis",
-) -> str:
-  """Decodes one-dimension-at-a-time sweeps around ``base_code``.
-
-  Row ``d`` shows ``z_d`` running linearly over ``base_d ± span * scale_d``
-  with every other dimension held at ``base_code``.
-
-  Args:
-      decode: Maps float32 codes ``[M, D]`` to images ``[M, H, W, C]`` in
-          ``[0, 1]``. Called exactly once with all rows batched
-          (``M = min(D, max_dims) * steps``, row-major by dimension).
-      base_code: ``[D]`` code to sweep around (e.g. zeros or a posterior mean).
-      path: Output PNG path.
-      span: Half-width of each sweep in units of ``scale_d``.
-      steps: Images per row.
-      max_dims: Only the first ``max_dims`` dimensions are shown.
-      scales: ``[D]`` per-dimension scale (default 1, i.e. prior std), e.g.
-          the standard deviation of the posterior means.
-      cmap: Colormap for single-channel images.
-
-  Returns:
-      ``path`` as a string.
-  """
-  base, sc, offsets = _sweep_codes(base_code, scales, span, steps)
-  n_dims = min(base.shape[0], max_dims)
-  codes = np.repeat(base[None], n_dims * steps, axis=0)
-  for dim in range(n_dims):
-    codes[dim * steps : (dim + 1) * steps, dim] = base[dim] + offsets * sc[dim]
-  imgs = _decode(decode, codes)
-  fig, ax, rows, cols = _image_grid_figure(
-      imgs, n_dims, steps, cmap, "Latent traversals"
-  )
-  custom = scales is not None
-  ax.set_yticks(
-      rows,
-      [
-          f"z{i}" + (f" (s={sc[i]:.2g})" if custom else "")
-          for i in range(n_dims)
-      ],
-      fontsize=8,
-  )
-  ax.set_xticks(cols, [_fmt(o) for o in offsets], fontsize=8)
-  ax.tick_params(length=0)
-  ax.set_xlabel(
-      "offset from base code" + (" (x scale s)" if custom else ""), fontsize=9
-  )
-  return _save(fig, path)
-
-
-def plot_manifold_grid(
-    decode: Callable[[np.ndarray], np.ndarray],
-    dims: tuple[int, int],
-    base_code: np.ndarray,
-    path: str | os.PathLike,
-    span: float = 2.5,
-    steps: int = 10,
-    scales: np.ndarray | None = None,
-    cmap: str = "viridis",
-) -> str:
-  """Decodes a ``steps x steps`` grid over two latent dims, others fixed.
-
-  Columns sweep ``z_{dims[0]}`` left to right (increasing); rows sweep
-  ``z_{dims[1]}`` top to bottom (decreasing, so "up" is positive as in a
-  scatter plot). Each sweep spans ``base ± span * scale``.
-
-  Args:
-      decode: Maps float32 codes ``[M, D]`` to images ``[M, H, W, C]``;
-          called exactly once with ``M = steps**2`` codes in row-major order
-          of the displayed grid.
-      dims: The two (distinct) latent dimensions to vary.
-      base_code: ``[D]`` values for all other dimensions.
-      path: Output PNG path.
-      span: Half-width of each sweep in units of the dimension's scale.
-      steps: Grid size per axis.
-      scales: ``[D]`` per-dimension scales (default 1).
-      cmap: Colormap for single-channel images.
-
-  Returns:
-      ``path`` as a string.
-  """
-  base, sc, offsets = _sweep_codes(base_code, scales, span, steps)
-  i, j = (int(v) for v in dims)
-  if i == j or not (0 <= i < base.shape[0] and 0 <= j < base.shape[0]):
-    raise ValueError(
-        f"dims must be two distinct indices < {base.shape[0]}, got {dims}"
-    )
-  xs = base[i] + offsets * sc[i]
-  ys = (base[j] + offsets * sc[j])[::-1]
-  codes = np.repeat(base[None], steps * steps, axis=0)
-  codes[:, i] = np.tile(xs, steps)
-  codes[:, j] = np.repeat(ys, steps)
-  imgs = _decode(decode, codes)
-  fig, ax, rows, cols = _image_grid_figure(
-      imgs, steps, steps, cmap, f"Decoded manifold over z{i}, z{j}"
-  )
-  ax.set_xticks(cols, [f"{v:.2g}" for v in xs], fontsize=8)
-  ax.set_yticks(rows, [f"{v:.2g}" for v in ys], fontsize=8)
-  ax.tick_params(length=0)
-  ax.set_xlabel(f"z{i}")
-  ax.set_ylabel(f"z{j}")
-  return _save(fig, path)
+  return save_figure(fig, path)

@@ -16,14 +16,12 @@ import numpy as np
 from flax import nnx
 
 from latent_jax import losses
+from latent_jax.evaluation import exploration as exploration_lib
 from latent_jax.evaluation import figures as figure_lib
 from latent_jax.evaluation.gaps import gap_distances, gap_summary
 from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
-from latent_jax.evaluation.prototypes import group_prototypes
-from latent_jax.evaluation.trajectories import (line_path, plot_trajectories,
-                                                rotation_path)
 
 EVAL_FILE = "eval.json"
 
@@ -40,7 +38,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                       gaussian_scale: float, batch_size: int, key: jax.Array,
                       out_dir: str, figures: Sequence[str],
                       records: list[dict[str, Any]], num_images: int = 16,
-                      iwae_samples: int = 0) -> dict[str, float]:
+                      iwae_samples: int = 0,
+                      exploration: exploration_lib.ExplorationOptions | None
+                      = None) -> dict[str, float]:
   """Test-set metrics (means per image) and the selected figures.
 
   Args:
@@ -51,6 +51,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     figures: names from `latent_jax.train.config_checks.FIGURES`.
     records: metrics.jsonl records for the loss curves.
     iwae_samples: K of the IWAE bound for a VAE (0: skip it).
+    exploration: points and dims of the exploration figures (default: chosen
+      from the data); resolved before the slow metrics, so a bad option
+      fails fast.
 
   Returns:
     dict with recon, kl, neg_elbo, mse, frobenius (+ median, p95),
@@ -81,6 +84,22 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
   train_codes = codes_of(train_images[:10_000])
   is_vae = hasattr(model, "log_variance_head")
   if is_vae:
+    # Prior N(0, I): traverse around the origin in prior standard deviations.
+    sample_mean = np.zeros(model.latent_dim, np.float32)
+    sample_std = np.ones(model.latent_dim, np.float32)
+    sample_title = "Samples from the prior N(0, I)"
+  else:
+    # An AE has no prior: sample a Gaussian fitted to its training codes.
+    sample_mean = train_codes.mean(0)
+    sample_std = train_codes.std(0) + 1e-6
+    sample_title = "Decoded samples of a Gaussian fitted to the AE's codes"
+  context = exploration_lib.LatentContext(
+      test_codes, np.asarray(test_labels).reshape(len(test_codes), -1),
+      label_names, categorical, sample_mean, sample_std,
+      "prior mean (origin)" if is_vae else "training codes' mean")
+  if set(figures) & set(exploration_lib.FIGURES):
+    plan = exploration_lib.plan_exploration(exploration, context)
+  if is_vae:
     summary["active_units"] = active_units(test_codes)
     if iwae_samples > 0:
       iwae = make_iwae_evaluator(graphdef, iwae_samples, likelihood,
@@ -96,17 +115,6 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     summary.update(latent_knn_scores(
         train_codes, train_labels[:len(train_codes), column], test_codes,
         test_labels[:, column]))
-  if is_vae:
-    # Prior N(0, I): traverse around the origin in prior standard deviations.
-    sample_mean = np.zeros(model.latent_dim, np.float32)
-    sample_std = np.ones(model.latent_dim, np.float32)
-    sample_title = "Samples from the prior N(0, I)"
-  else:
-    # An AE has no prior: sample a Gaussian fitted to its training codes.
-    sample_mean = train_codes.mean(0)
-    sample_std = train_codes.std(0) + 1e-6
-    sample_title = "Decoded samples of a Gaussian fitted to the AE's codes"
-
   # Evenly spaced test images: splits keep the generating order, so this
   # spans the parameter grid instead of showing its first corner.
   shown = test_images[np.linspace(0, len(test_images) - 1,
@@ -127,39 +135,11 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     elif name == "latent_codes":
       figure_lib.plot_latent_codes(test_codes, test_labels, label_names,
                                    path, categorical=categorical)
-    elif name == "manifold":
-      figure_lib.plot_manifold_grid(decode, (0, min(1, model.latent_dim - 1)),
-                                    sample_mean, path, span=2.5,
-                                    scales=sample_std, cmap=cmap)
-    elif name == "prototypes":
-      groups = []
-      for column, label in enumerate(label_names):
-        names, means = group_prototypes(test_codes, test_labels[:, column],
-                                        categorical[column])
-        groups.append((label, names, means, decode(means)))
-      figure_lib.plot_prototypes(groups, path, cmap=cmap)
-    elif name == "trajectories":
-      # Defaults from the data: a line between the prototypes of the lowest
-      # and highest value (or first and last class) of the first label, and
-      # a full rotation about the mean code in dims 0 and 1 at the radius
-      # of the 75th percentile of the codes there.
-      _, means = group_prototypes(test_codes, test_labels[:, 0],
-                                  categorical[0])
-      paths = [("line", line_path(means[0], means[-1]))]
-      if model.latent_dim > 1:
-        center = test_codes.mean(0)
-        start = center.copy()
-        start[0] += np.percentile(np.hypot(*(test_codes[:, :2] - center[:2]).T),
-                                  75)
-        paths.append(("rotation", rotation_path(start, center)))
-      plot_trajectories(decode, test_codes, test_labels[:, 0],
-                        label_names[0], paths, path, cmap=cmap)
+    elif name in exploration_lib.FIGURES:
+      exploration_lib.draw_figure(name, plan, context, decode, path, cmap)
     elif name == "recon_errors":
       figure_lib.plot_reconstruction_errors(
           np.asarray(per_example["frobenius"]), path)
-    elif name == "traversals":
-      figure_lib.plot_traversals(decode, sample_mean, path, span=2.5,
-                                 scales=sample_std, cmap=cmap)
     else:
       raise ValueError(f"Unknown figure {name!r}.")
   return summary

@@ -106,7 +106,7 @@ def _format_seconds(seconds: float) -> str:
 
 
 def _evaluate(model, dataset, config, workdir: str, step: int,
-              figures=None) -> dict[str, float]:
+              figures=None, exploration=None) -> dict[str, float]:
   summary = evaluate_and_plot(
       model, test_images=dataset.test_images,
       test_labels=dataset.test_labels, label_names=dataset.label_names,
@@ -119,7 +119,8 @@ def _evaluate(model, dataset, config, workdir: str, step: int,
       figures=figures or selected_figures(config.eval.figures),
       records=read_records(workdir), num_images=config.eval.num_images,
       # .get: runs written before this setting existed evaluate without it.
-      iwae_samples=config.eval.get("iwae_samples", 0))
+      iwae_samples=config.eval.get("iwae_samples", 0),
+      exploration=exploration)
   if jax.process_index() == 0:
     write_eval_json(workdir, step, summary)
   logging.info("Evaluation at step %d: %s", step,
@@ -292,9 +293,15 @@ def restore_run(workdir: str):
   return config, dataset, model, int(state.step)
 
 
-def evaluate_workdir(workdir: str, figures=None) -> dict[str, float]:
-  """Restores a run's latest checkpoint; writes eval.json and figures."""
+def evaluate_workdir(workdir: str, figures=None,
+                     exploration=None) -> dict[str, float]:
+  """Restores a run's latest checkpoint; writes eval.json and figures.
+
+  `exploration`: an `evaluation.exploration.ExplorationOptions` (the points
+  of the trajectory/traversal/view figures; default: chosen from the data).
+  """
   config, dataset, model, step = restore_run(workdir)
   if figures is not None:
     figures = selected_figures(figures)
-  return _evaluate(model, dataset, config, workdir, step, figures)
+  return _evaluate(model, dataset, config, workdir, step, figures,
+                   exploration)

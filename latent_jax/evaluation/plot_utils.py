@@ -1,0 +1,126 @@
+"""Helpers shared by the figure modules: PNG saving, image checks, tiling.
+
+Importing this module selects matplotlib's non-interactive Agg backend before
+pyplot is imported, so every figure module works on headless machines and
+never opens windows.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 110
+MAX_POINTS = 5000  # scatter plots get unreadable (and slow) beyond this
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> str:
+  """Saves ``fig`` as PNG, always closing it so long runs do not leak memory."""
+  path = os.fspath(path)
+  try:
+    parent = os.path.dirname(path)
+    if parent:
+      os.makedirs(parent, exist_ok=True)
+    fig.savefig(
+        path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1
+    )
+  finally:
+    plt.close(fig)
+  return path
+
+
+def as_images(images: np.ndarray, name: str = "images") -> np.ndarray:
+  """Returns float32 ``[N, H, W, C]`` in ``[0, 1]``; ``[N, H, W]`` gets a channel axis."""
+  arr = np.asarray(images, dtype=np.float32)
+  if arr.ndim == 3:
+    arr = arr[..., None]
+  if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+    raise ValueError(
+        f"{name} must be [N, H, W, C] with C in (1, 3, 4), got shape {arr.shape}"
+    )
+  return np.clip(arr, 0.0, 1.0)
+
+
+def decode_batch(
+    decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray
+) -> np.ndarray:
+  """Runs the single batched decode call and checks it returned one image per code."""
+  imgs = as_images(decode(codes), "decoded images")
+  if imgs.shape[0] != codes.shape[0]:
+    raise ValueError(
+        f"decode returned {imgs.shape[0]} images for {codes.shape[0]} codes"
+    )
+  return imgs
+
+
+def show_image(ax: plt.Axes, image: np.ndarray, cmap: str) -> None:
+  """Draws one ``[H, W, C]`` image in ``[0, 1]`` on a tick-less axis."""
+  ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap,
+            vmin=0, vmax=1)
+  ax.set_xticks([])
+  ax.set_yticks([])
+
+
+def tile_images(
+    images: np.ndarray, nrows: int, ncols: int
+) -> tuple[np.ndarray, int]:
+  """Tiles ``[N, H, W, C]`` images row-major into one canvas (one fast ``imshow``).
+
+  Gaps and empty cells are NaN for C == 1 (drawn as the colormap's white
+  "bad" colour) and 1.0 (white) otherwise.
+
+  Returns:
+      The canvas (``[R, S]`` for C == 1, ``[R, S, C]`` otherwise) and the
+      padding in pixels, needed to place tick labels at cell centres.
+  """
+  n, h, w, c = images.shape
+  pad = max(1, min(h, w) // 16)
+  fill = np.nan if c == 1 else 1.0
+  canvas = np.full(
+      (nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), fill, np.float32
+  )
+  for i in range(min(n, nrows * ncols)):
+    r, q = divmod(i, ncols)
+    y, x = pad + r * (h + pad), pad + q * (w + pad)
+    canvas[y : y + h, x : x + w] = images[i]
+  return (canvas[..., 0] if c == 1 else canvas), pad
+
+
+def image_grid_figure(
+    images: np.ndarray, nrows: int, ncols: int, cmap: str, title: str
+) -> tuple[plt.Figure, plt.Axes, np.ndarray, np.ndarray]:
+  """Draws a tiled grid on a new figure; returns ``(fig, ax, row_centres, col_centres)`` in pixels."""
+  canvas, pad = tile_images(images, nrows, ncols)
+  h, w = images.shape[1:3]
+  # ~0.8 in per cell, but cap the figure so huge grids stay a sane size.
+  cell = min(0.8, 13.0 / ncols, 13.0 / nrows)
+  fig = plt.figure(figsize=(ncols * cell + 1.4, nrows * cell * h / w + 0.9))
+  ax = fig.add_subplot(1, 1, 1)
+  kw = {}
+  if canvas.ndim == 2:
+    kw = dict(
+        cmap=plt.get_cmap(cmap).with_extremes(bad="white"), vmin=0.0, vmax=1.0
+    )
+  ax.imshow(canvas, interpolation="nearest", **kw)
+  ax.set_frame_on(False)
+  ax.set_xticks([])
+  ax.set_yticks([])
+  ax.set_title(title)
+  rows = pad + np.arange(nrows) * (h + pad) + (h - 1) / 2
+  cols = pad + np.arange(ncols) * (w + pad) + (w - 1) / 2
+  return fig, ax, rows, cols
+
+
+def scatter_subsample(n: int) -> np.ndarray:
+  """Indices of at most ``MAX_POINTS`` of ``n`` points in a fixed random order.
+
+  The fixed-seed permutation both subsamples deterministically and shuffles
+  the draw order, so no class is systematically painted over by another.
+  """
+  return np.random.default_rng(0).permutation(n)[:MAX_POINTS]
