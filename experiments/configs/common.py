@@ -73,6 +73,21 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every_steps = 1000
   config.train.keep_checkpoints = 3
 
+  # Members trained side by side in one program (latent_jax/train/ensemble.py):
+  # every (KL weight, seed) pair, sharing each data batch. Empty: one member,
+  # (loss.kl_weight, seed). Member seeds set parameter init and posterior
+  # noise; the data split and batch order always come from `seed`.
+  config.ensemble = ml_collections.ConfigDict()
+  config.ensemble.kl_weights = ()      # e.g. (0.25, 0.5, 1.0, 2.0)
+  config.ensemble.seeds = ()           # e.g. (0, 1, 2)
+  config.ensemble.conv_batching = "auto"  # "per_member" (CPU), "grouped"
+  config.ensemble.member_devices = 0   # mesh 'member' axis size; 0: auto
+
+  # Latent-dimension sweep (experiments/sweep.py): one sub-run per entry in
+  # <workdir>/latent_<d>/. Empty: just model.latent_dim.
+  config.sweep = ml_collections.ConfigDict()
+  config.sweep.latent_dims = ()        # e.g. (3, 4, 5, 9, 10, 15, 20, 32)
+
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 500
   config.eval.num_images = 16           # images in reconstruction/sample plots

@@ -47,8 +47,9 @@ def check_batch_size(config, dataset: Dataset) -> None:
         f"({dataset.num_train} images). Lower it or raise data.max_train.")
 
 
-def create_model(config, image_shape):
-  """The VAE/AE of `config.model`, initialised from `config.seed`."""
+def create_model(config, image_shape, seed: int | None = None):
+  """The VAE/AE of `config.model`, initialised from `seed` (`config.seed`)."""
   return build_model(config.model.kind, config.model.arch, image_shape,
                      config.model.latent_dim,
-                     rngs=nnx.Rngs(params=config.seed))
+                     rngs=nnx.Rngs(params=config.seed if seed is None
+                                   else seed))

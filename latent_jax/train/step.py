@@ -18,6 +18,12 @@ two modes that run the same step:
   `lax.scan`/`fori_loop` with any unroll factor short of full unrolling),
   while its dispatch overhead is microseconds per step.
 
+Every run trains an ensemble (latent_jax/train/ensemble.py): parameters and
+optimiser state carry a leading member axis, the per-member update is mapped
+over it with `vmap_members`, and all members share each step's batch. The
+KL weights and posterior keys are [M] arrays. `train_chunk` also accepts one
+unstacked model (a scalar KL weight): it is run as an ensemble of one.
+
 Randomness depends only on (key, step): the batch of step s comes from the
 permutation of epoch s // steps_per_epoch, and its posterior noise from
 `fold_in(model_key, s)`. A run resumed from a checkpoint at step s therefore
@@ -34,6 +40,7 @@ import optax
 from flax import nnx
 
 from latent_jax import losses
+from latent_jax.train.ensemble import vmap_members
 
 # Bit flags naming which quantity first became NaN/Inf.
 NONFINITE_TERMS = ("recon", "kl", "gradient")
@@ -41,9 +48,9 @@ NONFINITE_TERMS = ("recon", "kl", "gradient")
 
 class TrainState(NamedTuple):
   """Training state: a plain pytree, donated to each call."""
-  params: Any      # nnx.State of the model's parameters
-  opt_state: Any   # optax state
-  step: jax.Array  # int32 scalar: optimiser steps taken so far
+  params: Any      # nnx.State of the model's parameters ([M, ...] leaves)
+  opt_state: Any   # optax state ([M, ...] leaves)
+  step: jax.Array  # int32 scalar: optimiser steps taken (shared by members)
 
 
 def init_train_state(params: Any, optimizer: optax.GradientTransformation
@@ -72,30 +79,45 @@ def resolve_chunk_mode(mode: str, platform: str | None = None) -> str:
   return "dispatch" if platform == "cpu" else "device_loop"
 
 
+def init_ensemble_state(member_params: Any, optimizer:
+                        optax.GradientTransformation) -> TrainState:
+  """TrainState of stacked member parameters ([M, ...] leaves)."""
+  return TrainState(member_params, jax.vmap(optimizer.init)(member_params),
+                    jnp.zeros((), jnp.int32))
+
+
 def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
                      optax.GradientTransformation, *, likelihood: str,
                      gaussian_scale: float, kl_warmup_steps: int,
                      batch_size: int, num_train: int,
-                     chunk_mode: str = "auto") -> Callable:
+                     chunk_mode: str = "auto", conv_batching: str = "auto",
+                     batch_sharding: Any = None) -> Callable:
   """Builds `train_chunk(state, images, data_key, model_key, kl_weight, n)`.
 
+  Args of the builder, besides the loss and data settings:
+    chunk_mode: see the module doc.
+    conv_batching: how convolutions map over members (ensemble.py).
+    batch_sharding: optional `jax.sharding.Sharding` for each step's
+      [batch_size, H, W, C] batch (data parallelism over a device mesh).
+
   Args of the returned function (it donates `state`):
-    state: TrainState.
+    state: TrainState with a leading member axis, or of one unstacked model.
     images: [N, H, W, C] training images, already on the device.
     data_key: key for the per-epoch permutations (shared by ensemble members).
-    model_key: key for posterior samples.
-    kl_weight: scalar float array (traced: sweeps vmap over it).
+    model_key: [M] keys for posterior samples (or one key, unstacked).
+    kl_weight: [M] float array (or a scalar, unstacked); traced, so any KL
+      weights reuse one compiled program.
     num_steps: Python int, steps to run in this call.
     should_stop: optional callable; in "dispatch" mode the chunk ends early
       once it returns True (checked between steps, with the host kept at
       most `SYNC_EVERY` steps ahead), so SIGTERM is honoured within seconds
       even when a chunk is long.
 
-  Returns (state, metrics) as device arrays: metrics are means over the
+  Returns (state, metrics) as device arrays: metrics are [M] means over the
   chunk of `loss`, `recon`, `kl`, `neg_elbo` (recon + kl, unweighted) and
-  `grad_norm`, plus `num_steps` (steps actually taken),
-  `first_nonfinite_step` (-1 if none) and `nonfinite_bits` (see
-  `NONFINITE_TERMS`).
+  `grad_norm`, [M] `first_nonfinite_step` (-1 if none) and `nonfinite_bits`
+  (see `NONFINITE_TERMS`), and the scalar `num_steps` (steps actually
+  taken). For an unstacked state the [M] metrics are scalars.
   """
   steps_per_epoch = num_train // batch_size
   if steps_per_epoch < 1:
@@ -115,14 +137,30 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     return jax.random.permutation(jax.random.fold_in(data_key, epoch),
                                   num_train)
 
+  def member_update(params, opt_state, step, batch, model_key, kl_weight):
+    """One member's optimiser step on the shared batch."""
+    weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, batch, jax.random.fold_in(model_key, step), weight)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, {"loss": loss, "recon": terms["recon"],
+                               "kl": terms["kl"],
+                               "grad_norm": optax.tree.norm(grads)}
+
+  update_members = vmap_members(member_update, (0, 0, None, None, 0, 0),
+                                conv_batching)
+
   def start_chunk(state, data_key):
     """Carry: (state, permutation, metric sums, first bad step, bad bits)."""
-    zero = jnp.zeros((), jnp.float32)
+    members = jax.tree.leaves(state.params)[0].shape[0]
+    zero = jnp.zeros((members,), jnp.float32)
     sums = {"loss": zero, "recon": zero, "kl": zero, "grad_norm": zero}
     permutation = epoch_permutation(data_key, state.step // steps_per_epoch)
-    return (state, permutation, sums, jnp.int32(-1), jnp.int32(0))
+    return (state, permutation, sums, jnp.full((members,), -1, jnp.int32),
+            jnp.zeros((members,), jnp.int32))
 
-  def one_step(carry, images, data_key, model_key, kl_weight):
+  def one_step(carry, images, data_key, model_keys, kl_weights):
     state, permutation, sums, first_bad, bad_bits = carry
     step = state.step
     epoch, position = jnp.divmod(step, steps_per_epoch)
@@ -132,23 +170,18 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
     batch_indices = jax.lax.dynamic_slice_in_dim(
         permutation, position * batch_size, batch_size)
     batch = jnp.take(images, batch_indices, axis=0)
-    weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, batch, jax.random.fold_in(model_key, step), weight)
-    updates, opt_state = optimizer.update(grads, state.opt_state,
-                                          state.params)
-    params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.tree.norm(grads)
+    if batch_sharding is not None:
+      batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+    params, opt_state, terms = update_members(
+        state.params, state.opt_state, step, batch, model_keys, kl_weights)
 
     bits = (jnp.where(jnp.isfinite(terms["recon"]), 0, 1)
             | jnp.where(jnp.isfinite(terms["kl"]), 0, 2)
-            | jnp.where(jnp.isfinite(grad_norm), 0, 4))
+            | jnp.where(jnp.isfinite(terms["grad_norm"]), 0, 4))
     is_first = (first_bad < 0) & (bits > 0)
     first_bad = jnp.where(is_first, step, first_bad)
     bad_bits = jnp.where(is_first, bits, bad_bits)
-    sums = jax.tree.map(jnp.add, sums, {
-        "loss": loss, "recon": terms["recon"], "kl": terms["kl"],
-        "grad_norm": grad_norm})
+    sums = jax.tree.map(jnp.add, sums, terms)
     return (TrainState(params, opt_state, step + 1), permutation, sums,
             first_bad, bad_bits)
 
@@ -174,19 +207,19 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
 
     device_loop = jax.jit(device_loop, donate_argnums=0)
 
-    def train_chunk(state, images, data_key, model_key, kl_weight,
-                    num_steps, should_stop=None):
+    def run_chunk(state, images, data_key, model_key, kl_weight,
+                  num_steps, should_stop=None):
       del should_stop  # one program: it cannot stop part-way
       return device_loop(state, images, data_key, model_key, kl_weight,
                          jnp.int32(num_steps))
-    return train_chunk
+    return _accept_unstacked(run_chunk)
 
   start_jit = jax.jit(start_chunk, donate_argnums=0)
   step_jit = jax.jit(one_step, donate_argnums=0)
   finish_jit = jax.jit(finish_chunk, donate_argnums=0)
 
-  def train_chunk(state, images, data_key, model_key, kl_weight, num_steps,
-                  should_stop=None):
+  def run_chunk(state, images, data_key, model_key, kl_weight, num_steps,
+                should_stop=None):
     # Dispatches are asynchronous: the host queues steps ahead of the device.
     # With a stop callback it waits every SYNC_EVERY steps (a bubble of
     # microseconds) so that it is never far ahead of a stop request.
@@ -201,4 +234,26 @@ def make_train_chunk(graphdef: nnx.GraphDef, optimizer:
       carry = step_jit(carry, images, data_key, model_key, kl_weight)
       taken += 1
     return finish_jit(carry, jnp.int32(taken))
+  return _accept_unstacked(run_chunk)
+
+
+def _accept_unstacked(run_chunk: Callable) -> Callable:
+  """Lets `run_chunk` take one unstacked model: an ensemble of one."""
+
+  def train_chunk(state, images, data_key, model_key, kl_weight, num_steps,
+                  should_stop=None):
+    if jnp.ndim(kl_weight) > 0:
+      return run_chunk(state, images, data_key, model_key, kl_weight,
+                       num_steps, should_stop)
+    add_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)
+    drop_axis = lambda tree: jax.tree.map(lambda x: x[0], tree)
+    state = TrainState(add_axis(state.params), add_axis(state.opt_state),
+                       state.step)
+    state, metrics = run_chunk(state, images, data_key, model_key[None],
+                               jnp.reshape(kl_weight, (1,)), num_steps,
+                               should_stop)
+    state = TrainState(drop_axis(state.params), drop_axis(state.opt_state),
+                       state.step)
+    return state, {name: value if name == "num_steps" else value[0]
+                   for name, value in metrics.items()}
   return train_chunk

@@ -1,0 +1,98 @@
+"""The device mesh: data parallelism over `data`, ensemble members over `member`.
+
+Every run uses a `jax.sharding.Mesh` with axes ("member", "data"); on one
+device both have size 1 and nothing changes. Each step's batch is sharded over
+`data` (every device computes the gradient of its slice and XLA all-reduces
+them); stacked member parameters and optimiser state are sharded over
+`member` on their leading axis (replicated when it has size 1). The training
+images are replicated to every device: each device gathers its own slice of
+each batch on device, so no data moves from the host per step.
+
+The automatic shape prefers data parallelism and puts the devices that the
+batch cannot use (its size must divide evenly) on the member axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("member", "data")
+
+
+def mesh_shape(num_devices: int, batch_size: int, num_members: int,
+               member_devices: int = 0) -> tuple[int, int]:
+  """(member axis size, data axis size) for `num_devices` devices.
+
+  Args:
+    member_devices: `ensemble.member_devices`; 0 picks the shape with the
+      largest data axis that divides `batch_size`, whose member axis divides
+      `num_members`.
+  """
+  if member_devices:
+    if (member_devices < 0 or num_devices % member_devices
+        or num_members % member_devices):
+      raise ValueError(
+          f"Invalid config value ensemble.member_devices={member_devices}: "
+          f"must divide both the device count ({num_devices}) and the "
+          f"number of members ({num_members}); 0 picks a shape.")
+    data = num_devices // member_devices
+    if batch_size % data:
+      raise ValueError(
+          f"Invalid config value train.batch_size={batch_size}: the data "
+          f"axis has {data} devices; use a multiple of {data}.")
+    return member_devices, data
+  for member in range(1, num_devices + 1):
+    data = num_devices // member
+    if (num_devices % member == 0 and batch_size % data == 0
+        and num_members % member == 0):
+      return member, data
+  raise ValueError(
+      f"Invalid config value train.batch_size={batch_size}: no mesh of "
+      f"{num_devices} devices fits it and {num_members} member(s). Use a "
+      f"batch size divisible by {num_devices}, or set "
+      "ensemble.member_devices.")
+
+
+def make_mesh(batch_size: int, num_members: int, member_devices: int = 0,
+              devices=None) -> Mesh:
+  """A ("member", "data") mesh over `devices` (default: all devices)."""
+  devices = list(jax.devices() if devices is None else devices)
+  shape = mesh_shape(len(devices), batch_size, num_members, member_devices)
+  return jax.make_mesh(shape, MESH_AXES, devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """[B, ...] arrays split over the data axis."""
+  return NamedSharding(mesh, PartitionSpec("data"))
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """[M, ...] arrays split over the member axis."""
+  return NamedSharding(mesh, PartitionSpec("member"))
+
+
+def put(array, sharding: NamedSharding) -> jax.Array:
+  """Host array -> global array with `sharding`.
+
+  Built from a callback so that with several processes each host supplies
+  only the shards its own devices hold (every host holds the same data).
+  """
+  array = np.asarray(array)
+  return jax.make_array_from_callback(array.shape, sharding,
+                                      lambda index: array[index])
+
+
+def shard_members(tree: Any, mesh: Mesh) -> Any:
+  """Stacked member leaves [M, ...] over `member`; scalars replicated."""
+  by_member, everywhere = member_sharding(mesh), replicated(mesh)
+  return jax.tree.map(
+      lambda leaf: jax.device_put(
+          leaf, by_member if np.ndim(leaf) else everywhere), tree)
