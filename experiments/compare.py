@@ -6,7 +6,10 @@
 Writes `<out>/compare.csv` and `<out>/compare.md` (every eval.json metric,
 one row per run; runs without eval.json are evaluated first) and
 `<out>/compare.png`: latent codes, reconstruction-error histograms and images
-decoded from one shared latent grid, one column per run.
+decoded from one shared latent grid, one column per run. When a run has a
+2-D latent space, PCA's 2-D projection of the same images is one more
+column and row (`pca_2d`, seed 004's baseline: a linear autoencoder with the
+same code size); `--nopca_baseline` leaves it out.
 """
 
 import csv
@@ -22,7 +25,8 @@ from flax import nnx
 
 from experiments.cli import parse_flags, quiet_library_logs
 from latent_jax import losses
-from latent_jax.evaluation import figures
+from latent_jax.evaluation import exploration_figures
+from latent_jax.evaluation.latent_views import pca_image_baseline
 from latent_jax.evaluation.metrics import make_evaluator
 from latent_jax.evaluation.report import EVAL_FILE
 from latent_jax.train.loop import evaluate_workdir, restore_run
@@ -30,6 +34,9 @@ from latent_jax.train.loop import evaluate_workdir, restore_run
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories to compare.")
 _OUT = flags.DEFINE_string("out", None, "Output directory.")
 _GRID = flags.DEFINE_integer("grid", 7, "Side of the shared latent grid.")
+_PCA_BASELINE = flags.DEFINE_boolean(
+    "pca_baseline", True, "Add PCA's 2-D projection of the images as a "
+    "baseline column when a run has a 2-D latent space.")
 flags.mark_flags_as_required(["workdirs", "out"])
 
 RUN_COLUMNS = ("run", "kind", "arch", "latent_dim", "kl_weight", "step")
@@ -39,11 +46,45 @@ def _run_name(workdir: str) -> str:
   return os.path.basename(os.path.normpath(workdir))
 
 
-def compare(workdirs: list[str], out: str, grid: int = 7) -> list[dict]:
-  """Writes the table and the figure; returns the table rows."""
+def _pca_baseline_column(dataset, grid: int) -> tuple[dict, dict]:
+  """(table row, figure panels) of PCA's 2-D projection of `dataset`'s
+  images, fitted on its training images."""
+  images = np.asarray(dataset.test_images, np.float64)
+  pca, points, reconstructions = pca_image_baseline(dataset.train_images,
+                                                    images)
+  flat_error = (reconstructions - images).reshape(len(images), -1)
+  frobenius = np.sqrt((flat_error**2).sum(1))
+  row = {"run": "pca_2d", "kind": "pca", "arch": "linear", "latent_dim": 2,
+         "mse": float((flat_error**2).mean()),
+         "frobenius": float(frobenius.mean()),
+         "frobenius_median": float(np.median(frobenius)),
+         "frobenius_p95": float(np.percentile(frobenius, 95))}
+  # PCA's coordinates are not in prior units: its grid spans +-2 standard
+  # deviations of the test points along each component.
+  spread = 2.0 * points.std(axis=0)
+  first, second = np.meshgrid(np.linspace(-spread[0], spread[0], grid),
+                              np.linspace(spread[1], -spread[1], grid))
+  grid_codes = np.stack([first.ravel(), second.ravel()], axis=1)
+  panel = {"codes": points, "errors": frobenius,
+           "grid": np.clip(pca.invert(grid_codes).reshape(
+               (grid * grid,) + images.shape[1:]), 0.0, 1.0),
+           "axis_names": (f"PC1 ({100 * pca.explained_variance_ratio[0]:.0f}%"
+                          " of pixel var)",
+                          f"PC2 ({100 * pca.explained_variance_ratio[1]:.0f}%)"),
+           "grid_title": "PCA inverse of a +-2 std grid"}
+  return row, panel
+
+
+def compare(workdirs: list[str], out: str, grid: int = 7,
+            pca_baseline: bool = True) -> list[dict]:
+  """Writes the table and the figure; returns the table rows.
+
+  With `pca_baseline` and a run with a 2-D latent space, PCA of that run's
+  images (fitted on its training images) is one more row and column.
+  """
   os.makedirs(out, exist_ok=True)
   rows, panels = [], {k: [] for k in ("codes", "labels", "errors", "grid")}
-  label_name = None
+  label_name, categorical, two_d_dataset = None, False, None
   for workdir in workdirs:
     if not os.path.exists(os.path.join(workdir, EVAL_FILE)):
       evaluate_workdir(workdir)
@@ -74,7 +115,21 @@ def compare(workdirs: list[str], out: str, grid: int = 7) -> list[dict]:
       codes[:, 1] = second.ravel()
     panels["grid"].append(np.asarray(losses.decoder_mean(
         config.loss.likelihood, model.decode(jnp.asarray(codes)))))
-    label_name = label_name or dataset.label_names[0]
+    if label_name is None:
+      label_name, categorical = (dataset.label_names[0],
+                                 dataset.categorical[0])
+    if config.model.latent_dim == 2 and two_d_dataset is None:
+      two_d_dataset = dataset
+  axis_names = [None] * len(rows)
+  grid_titles = ["decoded from a shared latent grid"] * len(rows)
+  if pca_baseline and two_d_dataset is not None:
+    row, panel = _pca_baseline_column(two_d_dataset, grid)
+    rows.append(row)
+    for key in ("codes", "errors", "grid"):
+      panels[key].append(panel[key])
+    panels["labels"].append(two_d_dataset.test_labels[:, 0])
+    axis_names.append(panel["axis_names"])
+    grid_titles.append(panel["grid_title"])
 
   metric_names = sorted({k for row in rows for k in row} - set(RUN_COLUMNS))
   columns = list(RUN_COLUMNS) + metric_names
@@ -89,10 +144,13 @@ def compare(workdirs: list[str], out: str, grid: int = 7) -> list[dict]:
       cells = [row.get(name, "") for row in rows]
       shown = [f"{c:.4g}" if isinstance(c, float) else str(c) for c in cells]
       file.write(f"| {name} | " + " | ".join(shown) + " |\n")
-  figures.plot_run_comparison(
+  exploration_figures.plot_run_comparison(
       [row["run"] for row in rows], panels["codes"], panels["labels"],
       label_name, panels["errors"], panels["grid"],
-      os.path.join(out, "compare.png"))
+      os.path.join(out, "compare.png"), axis_names=axis_names,
+      grid_titles=grid_titles, categorical=categorical,
+      # Digits read best in gray; density heatmaps in a perceptual map.
+      cmap="viridis" if panels["grid"][0].shape[1] >= 32 else "gray")
   logging.info("Wrote compare.csv, compare.md and compare.png to %s", out)
   return rows
 
@@ -102,7 +160,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   try:
-    compare(_WORKDIRS.value, _OUT.value, _GRID.value)
+    compare(_WORKDIRS.value, _OUT.value, _GRID.value, _PCA_BASELINE.value)
   except (ValueError, FileNotFoundError) as error:
     logging.error("%s", error)
     sys.exit(f"error: {error}")

@@ -345,7 +345,8 @@ def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
   if name == "trajectories":
     return plot_trajectories(decode, context.codes, context.labels[:, 0],
                              context.label_names[0], plan.paths, path,
-                             cmap=cmap)
+                             cmap=cmap,
+                             categorical=bool(context.categorical[0]))
   if name == "latent_pca":
     if plan.pca is None:
       logging.warning("Skipping latent_pca.png: it needs two latent dims.")

@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 # plot_utils selects the Agg backend before pyplot is imported.
 from latent_jax.evaluation.plot_utils import (as_images, decode_batch,
                                               image_grid_figure, save_figure,
-                                              show_image, tile_images)
+                                              scatter_by_label, show_image,
+                                              tile_images)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -39,26 +40,6 @@ def _sweep_codes(
 
 def _fmt(x: float) -> str:
   return f"{x:+.2g}" if x != 0 else "0"
-
-
-def _scatter_labelled(fig: plt.Figure, ax: plt.Axes, points: np.ndarray,
-                      values: np.ndarray, name: str, categorical: bool
-                      ) -> None:
-  """Scatter coloured by ``values``: a legend per class, else a colorbar."""
-  values = np.asarray(values)
-  if categorical:
-    classes, index = np.unique(values, return_inverse=True)
-    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    ax.scatter(points[:, 0], points[:, 1], c=palette(index % palette.N), s=3,
-               alpha=0.7, linewidths=0)
-    ax.legend(handles=[
-        plt.Line2D([], [], ls="", marker="o", color=palette(i % palette.N),
-                   label=f"{value:g}") for i, value in enumerate(classes)],
-              title=name, fontsize=7, title_fontsize=8, markerscale=0.8)
-  else:
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=values, s=3,
-                         cmap="viridis", alpha=0.7, linewidths=0)
-    fig.colorbar(scatter, ax=ax, label=name, fraction=0.046)
 
 
 def plot_run_comparison(
@@ -122,8 +103,8 @@ def plot_run_comparison(
       default_axes = ("z0", "")
     xlabel, ylabel = axis_names[column] or default_axes
     ax = axes[0, column]
-    _scatter_labelled(fig, ax, points, labels[column], label_name,
-                      categorical)
+    scatter_by_label(fig, ax, points, labels[column], label_name,
+                     categorical, alpha=0.7)
     ax.set(title=name, xlabel=xlabel, ylabel=ylabel)
     ax = axes[1, column]
     ax.hist(np.asarray(errors[column]), bins=bins, color="#7a9cc6")

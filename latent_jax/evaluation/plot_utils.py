@@ -124,3 +124,33 @@ def scatter_subsample(n: int) -> np.ndarray:
   the draw order, so no class is systematically painted over by another.
   """
   return np.random.default_rng(0).permutation(n)[:MAX_POINTS]
+
+
+def scatter_by_label(fig: plt.Figure, ax: plt.Axes, points: np.ndarray,
+                     values: np.ndarray, name: str, categorical: bool,
+                     size: float = 3, alpha: float = 0.6,
+                     cax: plt.Axes | None = None) -> None:
+  """Scatters [N, 2] points coloured by `values`.
+
+  Classes get discrete colours and a legend; a continuous label a colormap
+  and a colorbar (drawn in `cax` when given, else beside `ax`).
+  """
+  values = np.asarray(values)
+  if categorical:
+    classes, index = np.unique(values, return_inverse=True)
+    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    ax.scatter(points[:, 0], points[:, 1], c=palette(index % palette.N),
+               s=size, alpha=alpha, linewidths=0)
+    ax.legend(handles=[
+        plt.Line2D([], [], ls="", marker="o", color=palette(i % palette.N),
+                   label=f"{value:g}") for i, value in enumerate(classes)],
+              title=name, fontsize=6, title_fontsize=7, markerscale=0.8)
+    if cax is not None:
+      cax.set_axis_off()
+  else:
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=values, s=size,
+                         cmap="viridis", alpha=alpha, linewidths=0)
+    if cax is not None:
+      fig.colorbar(scatter, cax=cax, label=name)
+    else:
+      fig.colorbar(scatter, ax=ax, label=name, fraction=0.046)

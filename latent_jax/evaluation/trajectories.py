@@ -15,7 +15,8 @@ import numpy as np
 
 # plot_utils selects the Agg backend before pyplot is imported.
 from latent_jax.evaluation.plot_utils import (decode_batch, save_figure,
-                                              show_image)
+                                              scatter_by_label,
+                                              scatter_subsample, show_image)
 import matplotlib.pyplot as plt  # noqa: E402
 
 
@@ -74,6 +75,7 @@ def plot_trajectories(
     path: str | os.PathLike,
     dims: tuple[int, int] | None = None,
     cmap: str = "viridis",
+    categorical: bool = False,
 ) -> str:
   """One row per (name, [S, D] path): latent scatter + decoded images.
 
@@ -89,6 +91,7 @@ def plot_trajectories(
     dims: the two latent dims of every scatter; None picks, per path, the
       two along which it moves most (`path_plane`).
     cmap: colormap for single-channel images.
+    categorical: colour by class (legend) instead of a colorbar.
 
   Returns:
     ``path`` as a string.
@@ -106,6 +109,7 @@ def plot_trajectories(
                            figsize=(3.2 + 1.2 * steps, 3.0 * len(paths)),
                            gridspec_kw={"width_ratios": [3] + [1] * steps,
                                         "hspace": 0.45})
+  shown = scatter_subsample(len(codes))
   start = 0
   for row, (name, latent_path) in enumerate(paths):
     latent_path = np.asarray(latent_path, np.float32)
@@ -113,8 +117,9 @@ def plot_trajectories(
     if codes.shape[1] == 1:
       first = second = 0
     ax = axes[row, 0]
-    ax.scatter(codes[:, first], codes[:, second], c=colour_values, s=2,
-               cmap="viridis", alpha=0.5)
+    scatter_by_label(fig, ax, codes[shown][:, [first, second]],
+                     np.asarray(colour_values)[shown], colour_name,
+                     categorical, size=2, alpha=0.5)
     ax.plot(latent_path[:, first], latent_path[:, second], "r.-", lw=1.5)
     ax.plot(*latent_path[0, [first, second]], "k^", ms=7)
     for index, point in enumerate(latent_path):
