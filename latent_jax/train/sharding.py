@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("member", "data")
 
@@ -62,7 +62,10 @@ def make_mesh(batch_size: int, num_members: int, member_devices: int = 0,
   """A ("member", "data") mesh over `devices` (default: all devices)."""
   devices = list(jax.devices() if devices is None else devices)
   shape = mesh_shape(len(devices), batch_size, num_members, member_devices)
-  return jax.make_mesh(shape, MESH_AXES, devices=devices)
+  # Auto axes: XLA propagates shardings from the inputs and the batch
+  # constraint (explicit axes would need every op's sharding spelled out).
+  return jax.make_mesh(shape, MESH_AXES, axis_types=(AxisType.Auto,) * 2,
+                       devices=devices)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
