@@ -65,12 +65,12 @@ def _pca_baseline_column(dataset, grid: int) -> tuple[dict, dict]:
   first, second = np.meshgrid(np.linspace(-spread[0], spread[0], grid),
                               np.linspace(spread[1], -spread[1], grid))
   grid_codes = np.stack([first.ravel(), second.ravel()], axis=1)
+  ratio = 100 * pca.explained_variance_ratio
   panel = {"codes": points, "errors": frobenius,
            "grid": np.clip(pca.invert(grid_codes).reshape(
                (grid * grid,) + images.shape[1:]), 0.0, 1.0),
-           "axis_names": (f"PC1 ({100 * pca.explained_variance_ratio[0]:.0f}%"
-                          " of pixel var)",
-                          f"PC2 ({100 * pca.explained_variance_ratio[1]:.0f}%)"),
+           "axis_names": (f"PC1 ({ratio[0]:.0f}% of pixel var)",
+                          f"PC2 ({ratio[1]:.0f}%)"),
            "grid_title": "PCA inverse of a +-2 std grid"}
   return row, panel
 

@@ -218,6 +218,8 @@ def plan_exploration(options: ExplorationOptions | None,
     center, center_name = (
         (codes.mean(axis=0), "mean code") if options.rotation_center is None
         else _resolve(options, "rotation_center", context))
+    if not center_name.startswith("("):  # coordinates read well without it
+      center_name = f"the {center_name}"
     if options.rotation_start is None:
       rotation_start = center.copy()
       radius = np.hypot(*(codes[:, plane] - center[list(plane)]).T)
@@ -226,7 +228,7 @@ def plan_exploration(options: ExplorationOptions | None,
       rotation_start, _ = _resolve(options, "rotation_start", context)
     paths.append((
         f"rotation: {options.rotation_degrees:g} deg in z{plane[0]}-"
-        f"z{plane[1]} about the {center_name}",
+        f"z{plane[1]} about {center_name}",
         rotation_path(rotation_start, center, plane, steps,
                       np.deg2rad(options.rotation_degrees))))
   elif options.rotation_plane is not None:
@@ -293,7 +295,7 @@ def draw_pca_view(decode: Callable[[np.ndarray], np.ndarray],
       cmap=cmap)
 
 
-# --- UMAP hook -----------------------------------------------------------------
+# --- UMAP hook ---------------------------------------------------------------
 # The project's ParametricUMAP (latent_jax/umap, being built) has umap-learn's
 # API, so a "latent_umap" view is one call next to the "latent_pca" branch in
 # `draw_figure` (plus the name in FIGURES and in
@@ -317,7 +319,6 @@ def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
                 decode: Callable[[np.ndarray], np.ndarray], path: str,
                 cmap: str = "viridis") -> str | None:
   """Writes figure `name` (one of FIGURES); None if it does not apply."""
-  dim = np.asarray(context.codes).shape[1]
   if name == "traversals":
     return exploration_figures.plot_traversals(
         decode, plan.traversal_base, path, span=SPAN,

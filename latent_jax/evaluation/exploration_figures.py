@@ -24,7 +24,11 @@ import numpy as np  # noqa: E402
 def _sweep_codes(
     base_code: np.ndarray, scales, span: float, steps: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Validates traversal inputs; returns ``(base [D], scales [D], offsets [steps])``."""
+  """Validates traversal inputs.
+
+  Returns:
+      ``(base [D], scales [D], offsets [steps])``.
+  """
   base = np.asarray(base_code, dtype=np.float32).reshape(-1)
   d = base.shape[0]
   sc = (

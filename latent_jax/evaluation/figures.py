@@ -103,7 +103,8 @@ def plot_loss_curves(
   Returns:
       ``path`` as a string.
   """
-  # (x, value) pairs per key and split; dicts keep first-seen key order for the panels.
+  # (x, value) pairs per key and split; dicts keep first-seen key order for
+  # the panels.
   series: dict[str, dict[str, list[tuple[float, float]]]] = {}
   xname = next(
       (k for k in ("step", "epoch") if any(k in r for r in records)),
@@ -165,7 +166,8 @@ def plot_loss_curves(
       finite_all.append(ys[~bad])
       positive &= bool(np.all(ys[~bad] > 0))
       label = split + (f" ({int(bad.sum())} non-finite)" if bad.any() else "")
-      # Markers keep sparse series (e.g. periodic test evals, a single row) visible.
+      # Markers keep sparse series (e.g. periodic test evals, a single row)
+      # visible.
       ax.plot(
           xs,
           ys,
@@ -221,7 +223,8 @@ def plot_reconstructions(
   recon = as_images(reconstructions, "reconstructions")
   if orig.shape != recon.shape:
     raise ValueError(
-        f"shape mismatch: originals {orig.shape} vs reconstructions {recon.shape}"
+        f"shape mismatch: originals {orig.shape} vs reconstructions "
+        f"{recon.shape}"
     )
   n = min(orig.shape[0], max_images)
   if n < 1:
@@ -344,7 +347,8 @@ def plot_latent_codes(
   n, d = z.shape
   if y.shape[0] != n or y.shape[1] != len(label_names):
     raise ValueError(
-        f"labels {y.shape} do not match codes {z.shape} and {len(label_names)} label names"
+        f"labels {y.shape} do not match codes {z.shape} and "
+        f"{len(label_names)} label names"
     )
   if categorical is None:
     categorical = [

@@ -113,9 +113,10 @@ def resolve_point(spec: PointSpec, flag: str, *, codes: np.ndarray,
   size = codes.shape[1] if size is None else size
   if spec.kind == "coords":
     if len(spec.coordinates) != size:
+      space = "view" if size != codes.shape[1] else "latent space"
       raise _error(flag, spec.text, f"{len(spec.coordinates)} coordinate(s), "
-                   f"but the {'view' if size != codes.shape[1] else 'latent space'}"
-                   f" has {size} dims; give {size} comma-separated numbers.")
+                   f"but the {space} has {size} dims; give {size} "
+                   "comma-separated numbers.")
     return (np.asarray(spec.coordinates, np.float32),
             "(" + ", ".join(f"{c:g}" for c in spec.coordinates) + ")")
   if spec.kind == "origin":

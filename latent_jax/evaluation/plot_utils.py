@@ -36,13 +36,14 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike) -> str:
 
 
 def as_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-  """Returns float32 ``[N, H, W, C]`` in ``[0, 1]``; ``[N, H, W]`` gets a channel axis."""
+  """float32 ``[N, H, W, C]`` in ``[0, 1]``; ``[N, H, W]`` gains a channel."""
   arr = np.asarray(images, dtype=np.float32)
   if arr.ndim == 3:
     arr = arr[..., None]
   if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
     raise ValueError(
-        f"{name} must be [N, H, W, C] with C in (1, 3, 4), got shape {arr.shape}"
+        f"{name} must be [N, H, W, C] with C in (1, 3, 4), got shape "
+        f"{arr.shape}"
     )
   return np.clip(arr, 0.0, 1.0)
 
@@ -50,7 +51,7 @@ def as_images(images: np.ndarray, name: str = "images") -> np.ndarray:
 def decode_batch(
     decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray
 ) -> np.ndarray:
-  """Runs the single batched decode call and checks it returned one image per code."""
+  """Runs the one batched decode call; checks it gave one image per code."""
   imgs = as_images(decode(codes), "decoded images")
   if imgs.shape[0] != codes.shape[0]:
     raise ValueError(
@@ -70,7 +71,9 @@ def show_image(ax: plt.Axes, image: np.ndarray, cmap: str) -> None:
 def tile_images(
     images: np.ndarray, nrows: int, ncols: int
 ) -> tuple[np.ndarray, int]:
-  """Tiles ``[N, H, W, C]`` images row-major into one canvas (one fast ``imshow``).
+  """Tiles ``[N, H, W, C]`` images row-major into one canvas.
+
+  One canvas is one fast ``imshow`` instead of one per image.
 
   Gaps and empty cells are NaN for C == 1 (drawn as the colormap's white
   "bad" colour) and 1.0 (white) otherwise.
@@ -95,7 +98,11 @@ def tile_images(
 def image_grid_figure(
     images: np.ndarray, nrows: int, ncols: int, cmap: str, title: str
 ) -> tuple[plt.Figure, plt.Axes, np.ndarray, np.ndarray]:
-  """Draws a tiled grid on a new figure; returns ``(fig, ax, row_centres, col_centres)`` in pixels."""
+  """Draws a tiled grid on a new figure.
+
+  Returns:
+      ``(fig, ax, row_centres, col_centres)``, the centres in pixels.
+  """
   canvas, pad = tile_images(images, nrows, ncols)
   h, w = images.shape[1:3]
   # ~0.8 in per cell, but cap the figure so huge grids stay a sane size.

@@ -46,7 +46,8 @@ def group_prototypes(codes: np.ndarray, values: np.ndarray,
     names = [f"{(lo + hi) / 2:.2g}" for lo, hi in zip(edges[:-1], edges[1:])]
   counts = membership.sum(0)
   keep = counts > 0
-  means = (membership.T.astype(np.float64) @ codes) / np.maximum(counts, 1)[:, None]
+  means = ((membership.T.astype(np.float64) @ codes)
+           / np.maximum(counts, 1)[:, None])
   return [n for n, k in zip(names, keep) if k], means[keep]
 
 
