@@ -187,6 +187,37 @@ def test_every_exploration_figure_renders(tmp_path, dim):
     draw_figure("nope", plan, context, decode, str(tmp_path / "x.png"))
 
 
+def test_any_view_plugs_in_with_its_own_project_and_invert(tmp_path):
+  # Stands in for ParametricUMAP: a non-linear but invertible 2-D view.
+  context = _context(categorical=True)
+  plan = plan_exploration(ExplorationOptions(view_line_end="class:2"),
+                          context)
+  pca = plan.pca
+
+  def project(codes):
+    return np.tanh(pca.project(codes) / 4)
+
+  def invert(points):
+    return pca.invert(np.arctanh(np.clip(points, -0.999, 0.999)) * 4)
+
+  decoded = []
+
+  def decode(codes):
+    decoded.append(np.array(codes))
+    return np.full((len(codes), 8, 8, 1), 0.5) + np.linspace(
+        -0.4, 0.4, 8)[None, :, None, None]
+
+  out = str(tmp_path / "view.png")
+  assert exploration.draw_projection_view(
+      decode, context, plan, project, invert, out, method="toy",
+      inverse_name="toy inverse") == out
+  # The line ends at the class-2 prototype, mapped by this view's project.
+  prototype = context.codes[context.labels[:, 0] == 2].mean(0)
+  np.testing.assert_allclose(project(decoded[0][-1:]),
+                             project(prototype[None]), atol=1e-4)
+  assert mpimg.imread(out)[..., :3].std() > 0.02
+
+
 def _evaluate_cli(*flags):
   return subprocess.run(
       [sys.executable, "-m", "experiments.evaluate", "--workdir=/nonexistent",

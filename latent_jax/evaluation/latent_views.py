@@ -12,8 +12,8 @@ linear map within the principal plane, and `nearest_code_inverse`, which
 snaps to the nearest projected test code). The project's ParametricUMAP
 (`latent_jax.umap`, API as umap-learn's) fits the same pair:
 
-  reducer = ParametricUMAP(n_components=2)
-  reducer.fit(codes)
+  reducer = ParametricUMAP(n_components=2,
+                           parametric_reconstruction=True).fit(codes)
   plot_latent_view(decode, codes, ..., project=reducer.transform,
                    invert=reducer.inverse_transform, method="UMAP")
 
