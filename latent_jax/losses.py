@@ -124,3 +124,39 @@ def negative_elbo(reconstruction: jax.Array, kl: jax.Array,
 def elbo(reconstruction: jax.Array, kl: jax.Array) -> jax.Array:
   """[B] evidence lower bound, `-(reconstruction + kl)` (nats)."""
   return -negative_elbo(reconstruction, kl, 1.0)
+
+
+# --- UMAP -------------------------------------------------------------------
+
+UMAP_DISTANCE_EPSILON = 1e-3  # as UMAP's repulsive gradient: no 1/0 at d = 0
+
+
+def umap_log_odds(squared_distance: jax.Array, a: float, b: float
+                  ) -> jax.Array:
+  """t = log(a * d^(2b)), so that UMAP's q(d) = 1 / (1 + a d^(2b)) = sigmoid(-t).
+
+  Working with t keeps both cross-entropy terms finite: -log q = softplus(t)
+  and -log(1 - q) = softplus(-t), with no `log(0)` at either end.
+  """
+  return math.log(a) + b * jnp.log(squared_distance + UMAP_DISTANCE_EPSILON)
+
+
+def umap_cross_entropy(positive_sq_dist: jax.Array,
+                       negative_sq_dist: jax.Array, a: float, b: float,
+                       repulsion_strength: float = 1.0) -> jax.Array:
+  """UMAP's fuzzy-set cross-entropy for sampled edges, per positive edge.
+
+  Args:
+    positive_sq_dist: [B] squared embedding distances along sampled edges
+      (target membership 1).
+    negative_sq_dist: [B, M] squared distances from each edge's head to M
+      uniformly drawn points (target membership 0).
+    a, b: the low-dimensional curve's parameters (`find_ab_params`).
+    repulsion_strength: weight of the negative terms (UMAP's gamma).
+
+  Returns:
+    [B]: -log q(positive) - gamma * sum_m log(1 - q(negative_m)).
+  """
+  attraction = jax.nn.softplus(umap_log_odds(positive_sq_dist, a, b))
+  repulsion = jax.nn.softplus(-umap_log_odds(negative_sq_dist, a, b))
+  return attraction + repulsion_strength * jnp.sum(repulsion, axis=-1)

@@ -2,8 +2,10 @@
 
 from latent_jax.models.autoencoders import AE, VAE
 from latent_jax.models.conv import ConvDecoder, ConvEncoder
+from latent_jax.models.embedding import Embedder, build_embedder
 from latent_jax.models.mlp import MLPDecoder, MLPEncoder
 from latent_jax.models.presets import PRESETS, build_model
 
-__all__ = ["AE", "VAE", "ConvDecoder", "ConvEncoder", "MLPDecoder",
-           "MLPEncoder", "PRESETS", "build_model"]
+__all__ = ["AE", "VAE", "ConvDecoder", "ConvEncoder", "Embedder", "MLPDecoder",
+           "MLPEncoder", "PRESETS", "build_embedder",
+           "build_model"]

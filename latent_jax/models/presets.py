@@ -42,6 +42,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         encoder=dict(hidden=(500, 300)),
         decoder=dict(hidden=(300, 500)),
     ),
+    # umap-learn's ParametricUMAP default encoder (3 x 100 ReLU), and its
+    # mirror image as the optional decoder.
+    "umap_mlp": dict(
+        family="mlp",
+        encoder=dict(hidden=(100, 100, 100)),
+        decoder=dict(hidden=(100, 100, 100)),
+    ),
 }
 
 

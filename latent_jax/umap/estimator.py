@@ -1,0 +1,659 @@
+"""`ParametricUMAP`: a scikit-learn style estimator, umap-learn's interface.
+
+    reducer = ParametricUMAP(n_components=2, random_state=0)
+    embedding = reducer.fit_transform(X)      # [N, D] or images [N, H, W(, C)]
+    reducer.transform(X_new); reducer.inverse_transform(points)
+    reducer.save(path); ParametricUMAP.load(path)
+
+`fit` walks the pipeline once, each phase in its own module:
+    validate -> kNN + fuzzy graph (host, graph.py) -> a, b (curve.py)
+    -> network (latent_jax.models.Embedder)
+    -> init targets: spectral embedding (spectral.py) refined into UMAP's
+       layout on the device (layout.py)
+    -> training on the device (training.py, sampling.py): regression onto
+       the targets, then UMAP's cross-entropy -> embedding_
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy.sparse
+from flax import nnx
+
+from latent_jax import losses
+from latent_jax.models.embedding import build_embedder
+from latent_jax.models.presets import PRESETS
+from latent_jax.train.step import TrainState, init_train_state
+from latent_jax.umap import graph as graph_lib
+from latent_jax.umap import inverse
+from latent_jax.umap.curve import find_ab_params
+from latent_jax.umap.layout import optimize_layout, rescale_to_box
+from latent_jax.umap.sampling import make_edge_table
+from latent_jax.umap.spectral import spectral_coordinates
+from latent_jax.umap.training import UMAPLossSettings, make_umap_chunk
+
+DEFAULT_UMAP_STEPS = 1000
+ENCODER_ALIASES = {"mlp": "umap_mlp", "conv": "small"}
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class TrainingPlan:
+  """How many steps each phase takes; derived from the data at fit time."""
+  layout_steps: int   # non-parametric layout (not network steps)
+  init_steps: int     # network regression onto the layout
+  umap_steps: int     # network trained with the cross-entropy
+
+  @property
+  def total_steps(self) -> int:
+    """Network steps (the layout runs before them, in one device call)."""
+    return self.init_steps + self.umap_steps
+
+  def phase_at(self, step: int) -> tuple[str, int]:
+    """(phase, last step of that phase + 1) for a global network step."""
+    if step < self.init_steps:
+      return "init", self.init_steps
+    return "umap", self.total_steps
+
+
+class ParametricUMAP:
+  """UMAP with a neural encoder, trained with JAX on the fuzzy kNN graph.
+
+  Args:
+    n_components: embedding dimension.
+    n_neighbors: neighbours per point in the kNN graph (local vs global).
+    min_dist, spread: shape of the low-dimensional similarity curve.
+    metric: input-space metric ("euclidean", "cosine", or any pynndescent
+      metric, which then always uses pynndescent).
+    n_epochs: passes over the weighted edge list; None: chosen from the data
+      size (more for small data, where epochs are short).
+    batch_size: edges per training step.
+    negative_sample_rate: uniform negatives per positive edge.
+    learning_rate: Adam's learning rate.
+    encoder: a preset of `latent_jax.models.PRESETS`, or "mlp" (3 x 100 ReLU,
+      umap-learn's default) / "conv" (the `small` conv trunk, for images).
+    decoder: build a decoder (mirroring the encoder preset) for
+      `inverse_transform`; implied by `parametric_reconstruction`.
+    parametric_reconstruction: train the decoder with a reconstruction loss.
+    reconstruction_weight: weight of that loss.
+    autoencoder_loss: let the reconstruction gradient reach the encoder
+      (otherwise the decoder learns to invert a fixed encoder).
+    reconstruction_loss: "bernoulli" (inputs in [0, 1]), "gaussian" (MSE),
+      or "auto" (bernoulli when every input lies in [0, 1]).
+    global_correlation_loss_weight: weight of umap-learn's global-structure
+      term (correlation of paired distances); 0: off.
+    spectral_init: start the layout from the graph's spectral embedding
+      (else from random coordinates).
+    layout_init: before training the network, optimise UMAP's
+      non-parametric layout on the device (layout.py) and regress the
+      encoder onto it; otherwise regress onto the spectral embedding
+      (paraDime's recipe), or skip the phase if neither is on.
+    layout_epochs: passes over the weighted edge list for that layout.
+    init_epochs: passes over the points while regressing onto the layout.
+    repulsion_strength, set_op_mix_ratio, local_connectivity: as umap-learn.
+    grad_clip_norm: global-norm gradient clipping (0: off).
+    random_state: seed for everything random; None draws one.
+    verbose: print each phase with its timing, and training progress.
+    brute_force_max_samples: exact kNN up to this many points.
+    chunk_mode: "auto", "device_loop" or "dispatch" (see training.py).
+    steps_per_call: training steps per host call.
+  """
+
+  def __init__(self, n_components: int = 2, n_neighbors: int = 15,
+               min_dist: float = 0.1, spread: float = 1.0,
+               metric: str = "euclidean", n_epochs: int | None = None,
+               batch_size: int = 8192, negative_sample_rate: int = 5,
+               learning_rate: float = 1e-2, encoder: str = "mlp",
+               decoder: bool = False, parametric_reconstruction: bool = False,
+               reconstruction_weight: float = 1.0,
+               autoencoder_loss: bool = False,
+               reconstruction_loss: str = "auto",
+               global_correlation_loss_weight: float = 0.0,
+               spectral_init: bool = True, layout_init: bool = True,
+               layout_epochs: int = 30, init_epochs: int = 200,
+               repulsion_strength: float = 1.0, set_op_mix_ratio: float = 1.0,
+               local_connectivity: float = 1.0, grad_clip_norm: float = 4.0,
+               random_state: int | None = None, verbose: bool = False,
+               brute_force_max_samples: int =
+               graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
+               chunk_mode: str = "auto", steps_per_call: int = 100,
+               full_batch_max_points: int = 10_000):
+    self.n_components = n_components
+    self.n_neighbors = n_neighbors
+    self.min_dist = min_dist
+    self.spread = spread
+    self.metric = metric
+    self.n_epochs = n_epochs
+    self.batch_size = batch_size
+    self.negative_sample_rate = negative_sample_rate
+    self.learning_rate = learning_rate
+    self.encoder = encoder
+    self.decoder = decoder
+    self.parametric_reconstruction = parametric_reconstruction
+    self.reconstruction_weight = reconstruction_weight
+    self.autoencoder_loss = autoencoder_loss
+    self.reconstruction_loss = reconstruction_loss
+    self.global_correlation_loss_weight = global_correlation_loss_weight
+    self.spectral_init = spectral_init
+    self.layout_init = layout_init
+    self.layout_epochs = layout_epochs
+    self.init_epochs = init_epochs
+    self.repulsion_strength = repulsion_strength
+    self.set_op_mix_ratio = set_op_mix_ratio
+    self.local_connectivity = local_connectivity
+    self.grad_clip_norm = grad_clip_norm
+    self.random_state = random_state
+    self.verbose = verbose
+    self.brute_force_max_samples = brute_force_max_samples
+    self.chunk_mode = chunk_mode
+    self.steps_per_call = steps_per_call
+    self.full_batch_max_points = full_batch_max_points
+    self._model = None
+
+  # --- Introspection -------------------------------------------------------
+
+  def get_params(self, deep: bool = True) -> dict[str, Any]:
+    """Constructor arguments (scikit-learn convention; JSON-serialisable)."""
+    del deep
+    import inspect  # pylint: disable=g-import-not-at-top
+    names = inspect.signature(type(self).__init__).parameters
+    return {name: getattr(self, name) for name in names if name != "self"}
+
+  def __repr__(self) -> str:
+    changed = {k: v for k, v in self.get_params().items()
+               if v != type(self)().get_params()[k]}
+    args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+    return f"ParametricUMAP({args})"
+
+  @property
+  def has_decoder(self) -> bool:
+    return bool(self.decoder or self.parametric_reconstruction)
+
+  @property
+  def is_fitted(self) -> bool:
+    return self._model is not None
+
+  def _log(self, message: str) -> None:
+    if self.verbose:
+      print(f"[ParametricUMAP] {message}", file=sys.stdout, flush=True)
+
+  # --- Validation ----------------------------------------------------------
+
+  def _check_hyperparameters(self) -> None:
+    positive_ints = ("n_components", "n_neighbors", "batch_size",
+                     "negative_sample_rate", "steps_per_call")
+    for name in positive_ints:
+      value = getattr(self, name)
+      if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if self.n_neighbors < 2:
+      raise ValueError(f"n_neighbors must be >= 2, got {self.n_neighbors}.")
+    if self.n_epochs is not None and (not isinstance(self.n_epochs, int)
+                                      or self.n_epochs < 1):
+      raise ValueError(f"n_epochs must be a positive integer or None, got "
+                       f"{self.n_epochs!r}.")
+    if not self.learning_rate > 0:
+      raise ValueError(f"learning_rate must be > 0, got "
+                       f"{self.learning_rate}.")
+    if self.reconstruction_loss not in ("auto", *losses.LIKELIHOODS):
+      raise ValueError(f"reconstruction_loss must be 'auto' or one of "
+                       f"{losses.LIKELIHOODS}, got {self.reconstruction_loss!r}.")
+    self._preset()
+
+  def _preset(self) -> str:
+    name = ENCODER_ALIASES.get(self.encoder, self.encoder)
+    if name not in PRESETS:
+      raise ValueError(f"Unknown encoder {self.encoder!r}: use 'mlp', 'conv' "
+                       f"or a preset of latent_jax.models.PRESETS "
+                       f"({sorted(PRESETS)}).")
+    return name
+
+  def _check_inputs(self, data, what: str = "X") -> np.ndarray:
+    """float32 array [N, D] or [N, H, W, C], finite; clear errors if not."""
+    if scipy.sparse.issparse(data):
+      raise ValueError(f"{what} is a sparse matrix: pass a dense array "
+                       "(e.g. X.toarray()).")
+    try:
+      array = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+      raise ValueError(f"{what} must be a numeric array: {error}") from None
+    if array.ndim == 3:  # [N, H, W] grey images
+      array = array[..., None]
+    if array.ndim not in (2, 4):
+      raise ValueError(
+          f"{what} must be a 2-D array [n_samples, n_features] or images "
+          f"[n_samples, height, width(, channels)]; got shape {array.shape}.")
+    if array.shape[0] == 0 or array[0].size == 0:
+      raise ValueError(f"{what} is empty (shape {array.shape}).")
+    bad = ~np.isfinite(array)
+    if bad.any():
+      rows = np.unique(np.nonzero(bad.reshape(len(array), -1))[0])
+      raise ValueError(
+          f"{what} contains NaN or Inf values in {len(rows)} row(s) (first: "
+          f"{rows[:5].tolist()}); impute or drop them before fitting.")
+    family = PRESETS[self._preset()]["family"]
+    if family == "conv" and array.ndim != 4:
+      raise ValueError(f"encoder={self.encoder!r} is convolutional and needs "
+                       f"images [N, H, W(, C)]; {what} has shape "
+                       f"{array.shape}. Reshape it, or use encoder='mlp'.")
+    return array
+
+  def _check_fitted(self, method: str) -> None:
+    if not self.is_fitted:
+      raise ValueError(f"This ParametricUMAP is not fitted yet: call fit(X) "
+                       f"before {method}().")
+
+  def _check_features(self, array: np.ndarray, method: str) -> None:
+    if array.shape[1:] != self.input_shape_:
+      raise ValueError(
+          f"{method}() got inputs of shape {array.shape[1:]} per sample, but "
+          f"the model was fitted on {self.input_shape_}.")
+
+  # --- Fit -------------------------------------------------------------------
+
+  def _seed(self) -> int:
+    if self.random_state is None:
+      self.random_state = int(np.random.default_rng().integers(2**31 - 1))
+    return int(self.random_state)
+
+  def _build_graph(self, array: np.ndarray) -> None:
+    """kNN + fuzzy graph on the host; sets graph_ and the edge table."""
+    started = time.perf_counter()
+    flat = array.reshape(len(array), -1)
+    indices, distances = graph_lib.nearest_neighbors(
+        flat, self.n_neighbors, metric=self.metric,
+        random_state=self._seed(),
+        brute_force_max_samples=self.brute_force_max_samples,
+        verbose=self.verbose)
+    self.timings_["knn"] = time.perf_counter() - started
+    method = ("exact" if len(flat) <= self.brute_force_max_samples
+              and self.metric in graph_lib.BRUTE_FORCE_METRICS
+              else "NN-descent")
+    self._log(f"kNN ({method}, k={self.n_neighbors}, {self.metric}) on "
+              f"{flat.shape[0]} x {flat.shape[1]}: "
+              f"{self.timings_['knn']:.2f} s")
+    started = time.perf_counter()
+    self.graph_ = graph_lib.fuzzy_simplicial_set(
+        indices, distances, n_neighbors=self.n_neighbors,
+        set_op_mix_ratio=self.set_op_mix_ratio,
+        local_connectivity=self.local_connectivity)
+    self.edges_ = graph_lib.graph_edges(self.graph_)
+    self.timings_["graph"] = time.perf_counter() - started
+    self._log(f"fuzzy graph: {len(self.edges_.weight)} directed edges "
+              f"({self.graph_.nnz} before pruning): "
+              f"{self.timings_['graph']:.2f} s")
+
+  def _plan(self, num_points: int, num_edges: int) -> TrainingPlan:
+    # Default: a budget of DEFAULT_UMAP_STEPS steps (measured: on the
+    # digits more steps still help a little, 1000 reach UMAP's quality), as
+    # epochs, within [1, 500].
+    n_epochs = self.n_epochs or int(np.clip(
+        round(DEFAULT_UMAP_STEPS * self.batch_size / max(num_edges, 1)), 1,
+        500))
+    umap_steps = math.ceil(n_epochs * num_edges / self.batch_size)
+    has_targets = self.layout_init or self.spectral_init
+    init_steps = (math.ceil(self.init_epochs * num_points
+                            / self._init_batch_size(num_points))
+                  if has_targets else 0)
+    layout_steps = (math.ceil(self.layout_epochs * num_edges
+                              / self._layout_batch_size(num_points))
+                    if self.layout_init else 0)
+    return TrainingPlan(layout_steps, init_steps, umap_steps)
+
+  def _init_batch_size(self, num_points: int) -> int:
+    return min(self.batch_size, num_points)
+
+  @staticmethod
+  def _layout_batch_size(num_points: int) -> int:
+    # About one update per point per step; bounded so steps stay cheap.
+    return int(np.clip(num_points, 4096, 65536))
+
+  def _make_optimizer(self, total_steps: int) -> optax.GradientTransformation:
+    # Linear decay to zero, like UMAP's own SGD step size: large early steps
+    # find the layout, small late ones settle the local neighbourhoods.
+    schedule = optax.linear_schedule(self.learning_rate, 0.0,
+                                     max(total_steps, 1))
+    optimizer = optax.adam(schedule)
+    if self.grad_clip_norm > 0:
+      optimizer = optax.chain(optax.clip_by_global_norm(self.grad_clip_norm),
+                              optimizer)
+    return optimizer
+
+  def _reconstruction_likelihood(self, array: np.ndarray) -> str:
+    if self.reconstruction_loss != "auto":
+      return self.reconstruction_loss
+    inside = float(array.min()) >= 0.0 and float(array.max()) <= 1.0
+    return "bernoulli" if inside else "gaussian"
+
+  def _setup(self, array: np.ndarray) -> None:
+    """Everything `fit` needs before training; no training steps."""
+    self._check_hyperparameters()
+    if len(array) < self.n_neighbors + 1:
+      raise ValueError(
+          f"X has {len(array)} samples; n_neighbors={self.n_neighbors} needs "
+          f"at least {self.n_neighbors + 1}. Lower n_neighbors or pass more "
+          "data.")
+    self.timings_ = {}
+    self.input_shape_ = tuple(array.shape[1:])
+    seed = self._seed()
+    self._build_graph(array)
+    self._a, self._b = find_ab_params(self.spread, self.min_dist)
+    self.reconstruction_likelihood_ = self._reconstruction_likelihood(array)
+    self._model = build_embedder(
+        self._preset(), array.shape[1:] if array.ndim == 4 else
+        array.shape[1:], self.n_components, with_decoder=self.has_decoder,
+        rngs=nnx.Rngs(seed))
+    self.plan_ = self._plan(len(array), len(self.edges_.weight))
+    self._edge_table = make_edge_table(self.edges_.head, self.edges_.tail,
+                                       self.edges_.weight)
+    self._targets = self._init_targets(len(array), seed)
+
+  def _init_targets(self, num_points: int, seed: int) -> np.ndarray | None:
+    """Coordinates the init phase regresses onto (None: no init phase)."""
+    start = None
+    if self.spectral_init:
+      started = time.perf_counter()
+      start = spectral_coordinates(self.graph_, self.n_components,
+                                   random_state=seed)
+      self.timings_["spectral"] = time.perf_counter() - started
+      self._log(f"spectral embedding: {self.timings_['spectral']:.2f} s"
+                + (" (failed: random start)" if start is None else ""))
+    if not self.layout_init:
+      if start is None:
+        self.plan_.init_steps = 0
+      return start
+    if start is None:
+      start = np.random.default_rng(seed).uniform(
+          -10, 10, (num_points, self.n_components)).astype(np.float32)
+    started = time.perf_counter()
+    layout = optimize_layout(
+        jnp.asarray(rescale_to_box(start)), self._edge_table,
+        jax.random.fold_in(jax.random.key(seed), 1), a=self._a, b=self._b,
+        num_steps=self.plan_.layout_steps,
+        batch_size=self._layout_batch_size(num_points),
+        negative_sample_rate=self.negative_sample_rate,
+        repulsion_strength=self.repulsion_strength)
+    layout = np.asarray(layout)
+    self.timings_["layout"] = time.perf_counter() - started
+    self._log(f"layout: {self.plan_.layout_steps} steps of "
+              f"{self._layout_batch_size(num_points)} edges: "
+              f"{self.timings_['layout']:.2f} s")
+    return layout
+
+  def fit(self, X, y=None) -> "ParametricUMAP":
+    """Builds the graph of X and trains the encoder (and decoder) on it."""
+    del y  # unsupervised; accepted for scikit-learn pipelines
+    array = self._check_inputs(X)
+    started = time.perf_counter()
+    self._setup(array)
+    trainer = self.make_trainer(array)
+    state = trainer.init_state()
+    state = trainer.run(state)
+    trainer.finalize(state)
+    self.embedding_ = self.transform(array)
+    self.training_data_ = array
+    self.timings_["total"] = time.perf_counter() - started
+    self._log(f"fit: {self.timings_['total']:.2f} s in all")
+    return self
+
+  def fit_transform(self, X, y=None) -> np.ndarray:
+    """Fits, then returns the embedding of X, [N, n_components]."""
+    return self.fit(X, y).embedding_
+
+  def make_trainer(self, array: np.ndarray) -> "Trainer":
+    """The training loop over `array` (after `_setup`); see `Trainer`."""
+    return Trainer(self, array)
+
+  # --- Transform ----------------------------------------------------------
+
+  def _apply(self, what: str, inputs: np.ndarray,
+             batch_size: int = 4096) -> np.ndarray:
+    """`what` ("embed" / "decode:<likelihood>") over fixed-size batches."""
+    graphdef, params = nnx.split(self._model)
+    apply = _compiled_apply(graphdef, what)
+    batch_size = min(batch_size, len(inputs))
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+      batch = inputs[start:start + batch_size]
+      stop = len(batch)
+      if stop < batch_size:
+        batch = np.concatenate(
+            [batch, np.zeros((batch_size - stop, *batch.shape[1:]),
+                             batch.dtype)])
+      outputs.append(apply(params, batch)[:stop])
+    return np.asarray(jnp.concatenate(outputs))
+
+  def transform(self, X) -> np.ndarray:
+    """Embeds new data with the trained encoder: [N, n_components]."""
+    self._check_fitted("transform")
+    array = self._check_inputs(X)
+    self._check_features(array, "transform")
+    return self._apply("embed", array)
+
+  def inverse_transform(self, embedding, method: str = "auto") -> np.ndarray:
+    """Points in the embedding -> data space, shaped like the inputs.
+
+    method: "decoder" (the trained decoder, jitted and batched),
+    "interpolate" (seed 000's method: weighted average of the training
+    points around the point's Delaunay simplex), or "auto" (the decoder
+    when one was trained). Points outside the convex hull of `embedding_`
+    get a warning: inverse maps are unreliable there.
+    """
+    self._check_fitted("inverse_transform")
+    if method not in ("auto", "decoder", "interpolate"):
+      raise ValueError(f"method must be 'auto', 'decoder' or 'interpolate', "
+                       f"got {method!r}.")
+    points = np.asarray(embedding, np.float32)
+    if points.ndim == 1 and points.shape[0] == self.n_components:
+      points = points[None]
+    if points.ndim != 2 or points.shape[1] != self.n_components:
+      raise ValueError(
+          f"inverse_transform() needs points of shape [n, {self.n_components}]"
+          f" (n_components={self.n_components}); got {points.shape}.")
+    if not np.all(np.isfinite(points)):
+      raise ValueError("inverse_transform() got NaN or Inf coordinates.")
+    inverse.warn_outside_hull(self.embedding_, points)
+    if method == "decoder" and not self.has_decoder:
+      raise ValueError("method='decoder' needs a decoder: fit with "
+                       "parametric_reconstruction=True (or decoder=True).")
+    if method == "interpolate" or not self.has_decoder:
+      if self.training_data_ is None:
+        raise ValueError("method='interpolate' needs the training data, "
+                         "which this model was saved without.")
+      return inverse.interpolate(self.embedding_, self.training_data_, points,
+                                 a=self._a, b=self._b,
+                                 n_neighbors=self.n_neighbors)
+    return self._apply(f"decode:{self.reconstruction_likelihood_}", points)
+
+  # --- Save / load --------------------------------------------------------
+
+  def save(self, path: str, *, include_training_data: bool = True) -> None:
+    """Writes hyperparameters (JSON), parameters (orbax) and arrays (.npy).
+
+    No pickled code: the model is rebuilt from the hyperparameters on load.
+    The training data is needed only by the interpolating inverse
+    transform; leave it out of large models with include_training_data=False.
+    """
+    self._check_fitted("save")
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "hyperparameters": self.get_params(),
+        "input_shape": list(self.input_shape_),
+        "a": self._a, "b": self._b,
+        "reconstruction_likelihood": self.reconstruction_likelihood_,
+        "loss_history": [float(v) for v in self.loss_history_],
+    }
+    with open(os.path.join(path, HYPERPARAMETERS_FILE), "w") as file:
+      json.dump(meta, file, indent=2)
+    params = nnx.state(self._model, nnx.Param)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(os.path.join(path, "params"), params, force=True)
+    checkpointer.wait_until_finished()
+    np.save(os.path.join(path, "embedding.npy"), self.embedding_,
+            allow_pickle=False)
+    if include_training_data and self.training_data_ is not None:
+      np.save(os.path.join(path, "training_data.npy"), self.training_data_,
+              allow_pickle=False)
+    scipy.sparse.save_npz(os.path.join(path, "graph.npz"),
+                          scipy.sparse.csr_matrix(self.graph_))
+
+  @classmethod
+  def load(cls, path: str) -> "ParametricUMAP":
+    """Rebuilds a saved model; transform/inverse_transform work at once."""
+    import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+    path = os.path.abspath(path)
+    meta_path = os.path.join(path, HYPERPARAMETERS_FILE)
+    if not os.path.exists(meta_path):
+      raise FileNotFoundError(f"No {HYPERPARAMETERS_FILE} in {path}: is it a "
+                              "directory written by ParametricUMAP.save?")
+    with open(meta_path) as file:
+      meta = json.load(file)
+    reducer = cls(**meta["hyperparameters"])
+    reducer.input_shape_ = tuple(meta["input_shape"])
+    reducer._a, reducer._b = meta["a"], meta["b"]
+    reducer.reconstruction_likelihood_ = meta["reconstruction_likelihood"]
+    reducer.loss_history_ = meta["loss_history"]
+    model = build_embedder(reducer._preset(), reducer.input_shape_,
+                           reducer.n_components,
+                           with_decoder=reducer.has_decoder,
+                           rngs=nnx.Rngs(0))
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                            nnx.state(model, nnx.Param))
+    params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"),
+                                                abstract)
+    nnx.update(model, params)
+    reducer._model = model
+    reducer.embedding_ = np.load(os.path.join(path, "embedding.npy"))
+    data_path = os.path.join(path, "training_data.npy")
+    reducer.training_data_ = (np.load(data_path) if os.path.exists(data_path)
+                              else None)
+    reducer.graph_ = scipy.sparse.load_npz(os.path.join(path, "graph.npz"))
+    return reducer
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_apply(graphdef: nnx.GraphDef, what: str) -> Callable:
+  """Jitted `(params, batch) -> outputs` for "embed" or "decode:<likelihood>"."""
+  def apply(params, batch):
+    model = nnx.merge(graphdef, params)
+    if what == "embed":
+      return model.embed(batch)
+    return losses.decoder_mean(what.split(":")[1], model.decode(batch))
+  return jax.jit(apply)
+
+
+class Trainer:
+  """The training loop of a `ParametricUMAP`, stepwise so callers can hook in.
+
+  `fit` runs it start to end. The experiment runner (latent_jax.umap.
+  experiment) uses the same object with checkpoints, metrics and SIGTERM:
+  `init_state()` -> [restore] -> `run(state, on_chunk, should_stop)`.
+  """
+
+  def __init__(self, reducer: ParametricUMAP, array: np.ndarray):
+    self.reducer = reducer
+    self.plan = reducer.plan_
+    self.graphdef, params = nnx.split(reducer._model)
+    self.optimizer = reducer._make_optimizer(self.plan.total_steps)
+    self._initial_params = params
+    settings = UMAPLossSettings(
+        a=reducer._a, b=reducer._b,
+        negative_sample_rate=reducer.negative_sample_rate,
+        repulsion_strength=reducer.repulsion_strength,
+        reconstruction_weight=(reducer.reconstruction_weight
+                               if reducer.has_decoder else 0.0),
+        reconstruction_likelihood=reducer.reconstruction_likelihood_,
+        autoencoder_loss=reducer.autoencoder_loss,
+        global_correlation_loss_weight=(
+            reducer.global_correlation_loss_weight),
+        full_batch=len(array) <= reducer.full_batch_max_points)
+    chunk_mode = reducer.chunk_mode
+    if chunk_mode == "auto" and PRESETS[reducer._preset()]["family"] == "mlp":
+      chunk_mode = "device_loop"  # no conv weight gradients to slow a loop
+    self.chunk = make_umap_chunk(self.graphdef, self.optimizer, settings,
+                                 batch_size=reducer.batch_size,
+                                 init_batch_size=reducer._init_batch_size(
+                                     len(array)),
+                                 chunk_mode=chunk_mode)
+    self.table = reducer._edge_table
+    self.data = jax.device_put(array)
+    targets = reducer._targets
+    if targets is None:  # no init phase: nothing to regress onto
+      targets = np.zeros((len(array), reducer.n_components), np.float32)
+    self.targets = jax.device_put(targets)
+    self.key = jax.random.key(reducer._seed())
+    reducer.loss_history_ = []
+
+  def init_state(self) -> TrainState:
+    return init_train_state(self._initial_params, self.optimizer)
+
+  def run(self, state: TrainState, on_chunk: Callable | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          boundaries: Callable[[int], int] | None = None) -> TrainState:
+    """Trains from `state.step` to the end of the plan.
+
+    on_chunk(step, phase, metrics, state) is called after each chunk;
+    should_stop() ends training early (after the current step);
+    boundaries(step) may return an earlier chunk end (log/checkpoint
+    cadence) than the phase end and `steps_per_call`.
+    """
+    reducer, plan = self.reducer, self.plan
+    step = int(state.step)
+    started = time.perf_counter()
+    announced = None
+    while step < plan.total_steps:
+      phase, phase_end = plan.phase_at(step)
+      if phase != announced:
+        reducer._log(f"phase {phase}: steps {step}..{phase_end} "
+                     f"(batch {reducer.batch_size})")
+        announced = phase
+      end = min(phase_end, step + reducer.steps_per_call)
+      if boundaries is not None:
+        end = min(end, boundaries(step))
+      state, metrics = self.chunk(state, phase, self.data, self.table,
+                                  self.targets, self.key, end - step,
+                                  should_stop)
+      metrics = jax.device_get(metrics)
+      taken = int(metrics["num_steps"])
+      if metrics["first_nonfinite_step"] >= 0:
+        raise FloatingPointError(
+            f"Non-finite loss or gradient at step "
+            f"{int(metrics['first_nonfinite_step'])} ({phase} phase). Lower "
+            "learning_rate or grad_clip_norm.")
+      step += taken
+      if taken and phase == "umap":
+        reducer.loss_history_.append(float(metrics["loss"]))
+      if taken:
+        reducer._log(f"  step {step}/{plan.total_steps} | {phase} loss "
+                     f"{float(metrics['loss']):.4f} | "
+                     f"{time.perf_counter() - started:.1f} s")
+      if on_chunk is not None and taken:
+        on_chunk(step, phase, metrics, state)
+      if should_stop is not None and should_stop():
+        break
+    elapsed = time.perf_counter() - started
+    reducer.timings_["train"] = reducer.timings_.get("train", 0.0) + elapsed
+    umap_steps = max(step - plan.init_steps, 0)
+    reducer.edges_per_second_ = (umap_steps * reducer.batch_size
+                                 / max(elapsed, 1e-9))
+    return state
+
+  def finalize(self, state: TrainState) -> None:
+    """Puts the trained parameters into the reducer's model."""
+    nnx.update(self.reducer._model, state.params)

@@ -1,0 +1,93 @@
+"""Sampling edges in proportion to their weights, on the device.
+
+UMAP updates each edge in proportion to its membership weight. Rather than
+repeating edges in memory (umap-learn's ParametricUMAP builds a dataset in
+which every edge appears weight * epochs times), the edge list is stored once
+on the device and each training step draws its batch with `jax.random`.
+
+A single float32 cumulative distribution cannot resolve the individual
+probabilities of millions of edges (float32 spacing near 1 is 6e-8, about
+the probability of one edge among 20 million), so the table has two levels:
+blocks of `BLOCK_SIZE` edges chosen by a block-level CDF, then an edge inside
+the block by a CDF normalised within the block. Both are computed in float64
+on the host; each level then has at most a few thousand float32 entries per
+unit of probability mass it must resolve.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+BLOCK_SIZE = 1024
+
+
+class EdgeTable(NamedTuple):
+  """Device arrays for sampling edges; a pytree that can enter jit."""
+  head: jax.Array         # int32 [E_padded]
+  tail: jax.Array         # int32 [E_padded]
+  block_cdf: jax.Array    # float32 [num_blocks]
+  within_cdf: jax.Array   # float32 [num_blocks, BLOCK_SIZE]
+
+
+def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
+                    block_size: int = BLOCK_SIZE) -> EdgeTable:
+  """Builds the two-level table for edges (head, tail) with `weight`."""
+  weight = np.asarray(weight, np.float64)
+  if weight.ndim != 1 or len(weight) == 0:
+    raise ValueError("The graph has no edges to sample: is the data made of "
+                     "identical points?")
+  if np.any(weight < 0) or not np.all(np.isfinite(weight)):
+    raise ValueError("Edge weights must be finite and non-negative.")
+  num_blocks = -(-len(weight) // block_size)
+  pad = num_blocks * block_size - len(weight)
+  padded = np.pad(weight, (0, pad)).reshape(num_blocks, block_size)
+  block_mass = padded.sum(axis=1)
+  block_cdf = np.cumsum(block_mass) / block_mass.sum()
+  within = np.cumsum(padded, axis=1) / np.where(block_mass > 0, block_mass,
+                                                1.0)[:, None]
+  # Padding carries no mass: its CDF stays at 1 and is never chosen.
+  pad_index = lambda a: np.pad(np.asarray(a, np.int32), (0, pad))
+  return EdgeTable(jnp.asarray(pad_index(head)), jnp.asarray(pad_index(tail)),
+                   jnp.asarray(block_cdf, jnp.float32),
+                   jnp.asarray(within, jnp.float32))
+
+
+def _search_blocks(flat_cdf: jax.Array, block: jax.Array, u: jax.Array,
+                   block_size: int) -> jax.Array:
+  """Per sample, the first index in its block whose CDF value exceeds u.
+
+  A vectorised bisection (log2(block_size) gathers of one value per sample)
+  instead of gathering whole [num, block_size] rows.
+  """
+  lo = block * block_size
+  hi = lo + block_size - 1
+  for _ in range(max(block_size - 1, 1).bit_length()):
+    mid = (lo + hi) // 2
+    go_right = jnp.take(flat_cdf, mid) <= u
+    lo = jnp.where(go_right, mid + 1, lo)
+    hi = jnp.where(go_right, hi, mid)
+  return jnp.minimum(lo, hi)
+
+
+def sample_edges(table: EdgeTable, key: jax.Array, num: int
+                 ) -> tuple[jax.Array, jax.Array]:
+  """(head [num], tail [num]) of edges drawn with probability ~ weight."""
+  block_key, within_key = jax.random.split(key)
+  block = jnp.searchsorted(table.block_cdf,
+                           jax.random.uniform(block_key, (num,)),
+                           side="right")
+  block = jnp.minimum(block, table.block_cdf.shape[0] - 1)
+  edge = _search_blocks(table.within_cdf.reshape(-1), block,
+                        jax.random.uniform(within_key, (num,)),
+                        table.within_cdf.shape[1])
+  return jnp.take(table.head, edge), jnp.take(table.tail, edge)
+
+
+def sample_negatives(key: jax.Array, num_points: int, shape
+                     ) -> jax.Array:
+  """Uniform point indices for negative (repulsive) samples."""
+  return jax.random.randint(key, shape, 0, num_points, dtype=jnp.int32)

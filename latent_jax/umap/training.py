@@ -1,0 +1,223 @@
+"""The parametric UMAP's jitted training programs.
+
+Two phases share one optimiser state and one step counter:
+
+- "init" (optional; paraDime's spectral-regression phase): regress the
+  encoder's output onto target coordinates (UMAP's layout of the graph,
+  layout.py, or its spectral embedding), with batches of points drawn
+  uniformly. It gives the network UMAP's layout before the sampled loss
+  takes over.
+- "umap": each step draws `batch_size` edges with probability proportional
+  to their weight and `negative_sample_rate` uniform negatives per edge, all
+  with `jax.random` inside the program, and minimises UMAP's cross-entropy
+  (plus the optional reconstruction and global-correlation terms).
+
+Negatives: each edge's head is paired with M points drawn uniformly from a
+pool of `batch_size` uniform points embedded once per step, so a step embeds
+3 * batch_size points rather than (2 + M) * batch_size. Every pair is still
+(head, uniform point); pairs merely share pool members within a step.
+
+Randomness depends only on (key, step), so a resumed run replays the steps
+an uninterrupted run would take. A chunk of steps is one host call, run as a
+`lax.fori_loop` (GPU/TPU, and CPU for MLPs) or as per-step async dispatches
+(CPU with conv encoders; see `latent_jax/train/step.py` for why).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from latent_jax import losses
+from latent_jax.train.step import TrainState, resolve_chunk_mode
+from latent_jax.umap.sampling import EdgeTable, sample_edges, sample_negatives
+
+PHASES = ("init", "umap")
+
+
+class UMAPLossSettings(NamedTuple):
+  """Static settings of the UMAP phase's loss."""
+  a: float
+  b: float
+  negative_sample_rate: int = 5
+  repulsion_strength: float = 1.0
+  reconstruction_weight: float = 0.0   # 0: no decoder term
+  reconstruction_likelihood: str = "gaussian"
+  autoencoder_loss: bool = False       # decoder gradient reaches the encoder
+  global_correlation_loss_weight: float = 0.0
+  full_batch: bool = False             # embed every point once per step
+
+
+def squared_distances(x: jax.Array, y: jax.Array) -> jax.Array:
+  return jnp.sum(jnp.square(x - y), axis=-1)
+
+
+def global_correlation_loss(inputs: jax.Array, embedding: jax.Array,
+                            key: jax.Array) -> jax.Array:
+  """-Pearson correlation of paired distances in input and embedding space.
+
+  As in umap-learn's ParametricUMAP: inputs and embedding are standardised,
+  each point is paired with a random other point of the batch, and the
+  distances along the pairs should correlate, which preserves global
+  structure the local cross-entropy ignores.
+  """
+  flat = inputs.reshape(inputs.shape[0], -1)
+  standardise = lambda v: (v - v.mean()) / (v.std() + 1e-8)
+  flat, embedding = standardise(flat), standardise(embedding)
+  partner = jax.random.permutation(key, flat.shape[0])
+  dx = jnp.sqrt(squared_distances(flat, flat[partner]) + 1e-8)
+  dz = jnp.sqrt(squared_distances(embedding, embedding[partner]) + 1e-8)
+  dx, dz = standardise(dx), standardise(dz)
+  return -jnp.mean(dx * dz)
+
+
+def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
+                      batch_size: int, init_batch_size: int
+                      ) -> dict[str, Callable]:
+  """{phase: loss_fn(params, data, edges, targets, key) -> (loss, terms)}."""
+
+  def umap_loss(params, data, table: EdgeTable, targets, key):
+    del targets
+    model = nnx.merge(graphdef, params)
+    edge_key, pool_key, pick_key, corr_key = jax.random.split(key, 4)
+    heads, tails = sample_edges(table, edge_key, batch_size)
+    if settings.full_batch:
+      # Small data: one pass over all points serves any number of edges.
+      everything = model.embed(data)
+      negatives = sample_negatives(
+          pool_key, data.shape[0],
+          (batch_size, settings.negative_sample_rate))
+      z_head, z_tail = everything[heads], everything[tails]
+      z_negative = everything[negatives]
+      head_points = jnp.take(data, heads, axis=0)
+    else:
+      pool = sample_negatives(pool_key, data.shape[0], (batch_size,))
+      picks = jax.random.randint(
+          pick_key, (batch_size, settings.negative_sample_rate), 0,
+          batch_size)
+      points = jnp.take(data, jnp.concatenate([heads, tails, pool]), axis=0)
+      z_head, z_tail, z_pool = jnp.split(model.embed(points), 3)
+      z_negative = z_pool[picks]
+      head_points = points[:batch_size]
+    negative_sq = squared_distances(z_head[:, None, :], z_negative)
+    cross_entropy = losses.umap_cross_entropy(
+        squared_distances(z_head, z_tail), negative_sq, settings.a,
+        settings.b, settings.repulsion_strength)
+    terms = {"umap": jnp.mean(cross_entropy)}
+    loss = terms["umap"]
+    if settings.reconstruction_weight > 0:
+      codes = z_head if settings.autoencoder_loss else jax.lax.stop_gradient(
+          z_head)
+      outputs = model.decode(codes)
+      # Per value, not summed over the image: comparable in size to the
+      # per-edge cross-entropy whatever the input dimension.
+      num_values = head_points[0].size
+      terms["reconstruction"] = jnp.mean(losses.reconstruction_nll(
+          settings.reconstruction_likelihood, outputs, head_points)) / (
+              num_values)
+      loss = loss + settings.reconstruction_weight * terms["reconstruction"]
+    if settings.global_correlation_loss_weight > 0:
+      terms["correlation"] = global_correlation_loss(head_points, z_head,
+                                                     corr_key)
+      loss = loss + (settings.global_correlation_loss_weight
+                     * terms["correlation"])
+    return loss, terms
+
+  def init_loss(params, data, table, targets, key):
+    del table
+    model = nnx.merge(graphdef, params)
+    index = jax.random.randint(key, (init_batch_size,), 0, data.shape[0])
+    embedded = model.embed(jnp.take(data, index, axis=0))
+    loss = jnp.mean(squared_distances(embedded, jnp.take(targets, index,
+                                                         axis=0)))
+    return loss, {"init": loss}
+
+  return {"umap": umap_loss, "init": init_loss}
+
+
+def make_umap_chunk(graphdef: nnx.GraphDef,
+                    optimizer: optax.GradientTransformation,
+                    settings: UMAPLossSettings, *, batch_size: int,
+                    init_batch_size: int, chunk_mode: str = "auto"
+                    ) -> Callable:
+  """Builds `chunk(state, phase, data, table, targets, key, num_steps)`.
+
+  `phase` is one of `PHASES` (a chunk never crosses a phase boundary);
+  `targets` are the coordinates [N, n_components] that "init" regresses
+  onto (ignored by "umap"). Returns (state, metrics) with the
+  chunk's mean `loss`, per-term means, `grad_norm`, `num_steps` and
+  `first_nonfinite_step` (-1 if none). `state` is donated.
+  """
+  chunk_mode = resolve_chunk_mode(chunk_mode)
+  phase_losses = make_phase_losses(graphdef, settings, batch_size,
+                                   init_batch_size)
+
+  def one_step(phase, carry, data, table, targets, key):
+    state, sums, first_bad = carry
+    (loss, terms), grads = jax.value_and_grad(
+        phase_losses[phase], has_aux=True)(
+            state.params, data, table, targets,
+            jax.random.fold_in(key, state.step))
+    updates, opt_state = optimizer.update(grads, state.opt_state,
+                                          state.params)
+    params = optax.apply_updates(state.params, updates)
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    first_bad = jnp.where((first_bad < 0) & ~finite, state.step, first_bad)
+    values = dict(terms, loss=loss, grad_norm=grad_norm)
+    sums = jax.tree.map(jnp.add, sums, values)
+    return TrainState(params, opt_state, state.step + 1), sums, first_bad
+
+  def zero_sums(phase, state, data, table, targets, key):
+    _, terms = jax.eval_shape(phase_losses[phase], state.params, data, table,
+                              targets, key)
+    return {name: jnp.zeros((), jnp.float32)
+            for name in (*terms, "loss", "grad_norm")}
+
+  def finish(carry, num_steps):
+    state, sums, first_bad = carry
+    count = jnp.maximum(num_steps, 1).astype(jnp.float32)
+    metrics = {name: total / count for name, total in sums.items()}
+    metrics["num_steps"] = num_steps
+    metrics["first_nonfinite_step"] = first_bad
+    return state, metrics
+
+  if chunk_mode == "device_loop":
+    def device_loop(phase, state, data, table, targets, key, num_steps):
+      sums = zero_sums(phase, state, data, table, targets, key)
+      carry = jax.lax.fori_loop(
+          0, num_steps,
+          lambda _, c: one_step(phase, c, data, table, targets, key),
+          (state, sums, jnp.int32(-1)))
+      return finish(carry, num_steps)
+
+    device_loop = jax.jit(device_loop, static_argnums=0, donate_argnums=1)
+
+    def chunk(state, phase, data, table, targets, key, num_steps,
+              should_stop=None):
+      del should_stop  # one program: it cannot stop part-way
+      return device_loop(phase, state, data, table, targets, key,
+                         jnp.int32(num_steps))
+    return chunk
+
+  step_jit = jax.jit(one_step, static_argnums=0, donate_argnums=1)
+  zeros_jit = jax.jit(zero_sums, static_argnums=0)
+  finish_jit = jax.jit(finish, donate_argnums=0)
+
+  def chunk(state, phase, data, table, targets, key, num_steps,
+            should_stop=None):
+    carry = (state, zeros_jit(phase, state, data, table, targets, key),
+             jnp.int32(-1))
+    taken = 0
+    while taken < num_steps:
+      if should_stop is not None and should_stop():
+        break
+      carry = step_jit(phase, carry, data, table, targets, key)
+      taken += 1
+    return finish_jit(carry, jnp.int32(taken))
+  return chunk
+
