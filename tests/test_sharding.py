@@ -46,6 +46,7 @@ def test_launcher_detection_from_the_environment():
   assert distributed.detect_launcher(
       {"JAX_COORDINATOR_ADDRESS": "host:1234"}) == "explicit"
   assert distributed.detect_launcher({"OMPI_COMM_WORLD_SIZE": "4"}) == "mpi"
+  assert distributed.detect_launcher({"LATENT_JAX_MULTIHOST": "1"}) == "forced"
   with pytest.raises(ValueError, match="JAX_NUM_PROCESSES"):
     distributed.initialize({"JAX_COORDINATOR_ADDRESS": "host:1234"})
   assert distributed.initialize({}) is False

@@ -1,9 +1,10 @@
 """Multi-host runs: start `jax.distributed` when launched as several processes.
 
 A job started by SLURM (`srun`, one process per host), on a Cloud TPU pod
-slice (the same command on every worker), by Open MPI, or with the
-`JAX_COORDINATOR_ADDRESS` / `JAX_NUM_PROCESSES` / `JAX_PROCESS_ID` variables
-set, runs one JAX process per host; `initialize()` detects that from the
+slice (the same command on every worker; `TPU_WORKER_HOSTNAMES` lists them,
+or `LATENT_JAX_MULTIHOST=1` as launch/tpu_vm.sh sets), by Open MPI, or with
+the `JAX_COORDINATOR_ADDRESS` / `JAX_NUM_PROCESSES` / `JAX_PROCESS_ID`
+variables set, runs one JAX process per host; `initialize()` detects that from the
 environment and calls `jax.distributed.initialize()` before any computation,
 after which `jax.devices()` lists every host's devices and one mesh spans
 them. A plain single-process run changes nothing.
@@ -30,7 +31,8 @@ def _count(env: Mapping[str, str], name: str) -> int:
 
 def detect_launcher(env: Mapping[str, str] | None = None) -> str | None:
   """Which multi-process launcher started us ("explicit", "slurm", "tpu",
-  "mpi"), or None for a single process."""
+  "mpi", or "forced" by LATENT_JAX_MULTIHOST=1, for JAX's own cluster
+  detection, e.g. on Cloud TPU pod slices), or None for one process."""
   env = os.environ if env is None else env
   if env.get("JAX_COORDINATOR_ADDRESS"):
     return "explicit"
@@ -41,6 +43,8 @@ def detect_launcher(env: Mapping[str, str] | None = None) -> str | None:
     return "tpu"
   if _count(env, "OMPI_COMM_WORLD_SIZE") > 1:
     return "mpi"
+  if env.get("LATENT_JAX_MULTIHOST") == "1":  # launch/tpu_vm.sh sets it
+    return "forced"
   return None
 
 
