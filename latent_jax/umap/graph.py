@@ -184,7 +184,7 @@ def membership_strengths(indices: np.ndarray, distances: np.ndarray,
   shifted = distances - rho[:, None]
   with np.errstate(divide="ignore", invalid="ignore"):
     values = np.where((shifted <= 0) | (sigma[:, None] == 0), 1.0,
-                      np.exp(-shifted / sigma[:, None]))
+                      np.exp(-np.maximum(shifted, 0) / sigma[:, None]))
   rows = np.repeat(np.arange(num, dtype=np.int32), k)
   cols = indices.reshape(-1)
   values = values.reshape(-1).astype(np.float32)

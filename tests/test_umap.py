@@ -1,0 +1,325 @@
+"""Parametric UMAP: graph vs umap-learn, sampler, loss, fit, save/load, errors."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from flax import nnx
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from latent_jax import ParametricUMAP, losses
+from latent_jax.evaluation import embedding_metrics
+from latent_jax.models.embedding import build_embedder
+from latent_jax.umap import graph as graph_lib
+from latent_jax.umap import inverse
+from latent_jax.umap.curve import find_ab_params
+from latent_jax.umap.sampling import make_edge_table, sample_edges
+from latent_jax.umap.training import (UMAPLossSettings,
+                                      global_correlation_loss,
+                                      make_phase_losses)
+
+# Small, fast settings for fits in tests (defaults train ~10x longer).
+FAST = dict(n_epochs=30, layout_epochs=10, init_epochs=50, batch_size=2048,
+            random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+  images, labels = load_digits(return_X_y=True)
+  return (images / 16.0).astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+  data, labels = digits
+  order = np.random.default_rng(0).permutation(len(data))
+  train, test = order[:1400], order[1400:]
+  return data[train], labels[train], data[test], labels[test]
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+  train, _, _, _ = split
+  reducer = ParametricUMAP(parametric_reconstruction=True, **FAST)
+  reducer.fit(train)
+  return reducer
+
+
+@pytest.fixture(scope="module")
+def umap_learn():
+  return pytest.importorskip("umap.umap_")
+
+
+# --- Graph ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spread, min_dist", [(1.0, 0.1), (1.0, 0.5),
+                                              (2.0, 0.0)])
+def test_find_ab_params_matches_umap_learn(umap_learn, spread, min_dist):
+  ours = find_ab_params(spread, min_dist)
+  theirs = umap_learn.find_ab_params(spread, min_dist)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+
+
+def test_exact_knn_matches_scikit_learn(digits):
+  data = digits[0][:500]
+  indices, distances = graph_lib.nearest_neighbors(data, 10)
+  reference = NearestNeighbors(n_neighbors=10).fit(data)
+  ref_distances, _ = reference.kneighbors(data)
+  np.testing.assert_allclose(distances, ref_distances, atol=1e-4)
+  assert np.all(indices[:, 0] == np.arange(500))
+
+
+def test_nn_descent_recall(digits):
+  data = digits[0][:800]
+  exact, _ = graph_lib.nearest_neighbors(data, 10)
+  approx, _ = graph_lib.nearest_neighbors(data, 10, brute_force_max_samples=0)
+  recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)])
+  assert recall > 0.95
+
+
+@pytest.mark.parametrize("mix, connectivity", [(1.0, 1.0), (0.5, 1.0),
+                                               (1.0, 2.0)])
+def test_fuzzy_graph_matches_umap_learn(umap_learn, digits, mix,
+                                        connectivity):
+  data = digits[0][:600]
+  indices, distances = graph_lib.nearest_neighbors(data, 15)
+  ours = graph_lib.fuzzy_simplicial_set(
+      indices, distances, n_neighbors=15, set_op_mix_ratio=mix,
+      local_connectivity=connectivity)
+  theirs, sigmas, rhos = umap_learn.fuzzy_simplicial_set(
+      data, 15, 0, "euclidean", knn_indices=indices, knn_dists=distances,
+      set_op_mix_ratio=mix, local_connectivity=connectivity)
+  assert np.abs(ours.toarray() - theirs.toarray()).max() < 1e-4
+  our_sigmas, our_rhos = graph_lib.smooth_knn_dist(
+      distances, 15, local_connectivity=connectivity)
+  np.testing.assert_allclose(our_sigmas, sigmas, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(our_rhos, rhos, rtol=1e-5, atol=1e-6)
+
+
+def test_pruning_drops_only_weak_edges(digits):
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:400], 15)
+  graph = graph_lib.fuzzy_simplicial_set(indices, distances)
+  edges = graph_lib.graph_edges(graph, prune_epochs=10)
+  threshold = graph.data.max() / 10
+  assert len(edges.weight) == np.sum(graph.data >= threshold)
+  assert edges.weight.min() >= threshold
+  # Symmetric graph: both directions of each edge are kept.
+  pairs = set(zip(edges.head.tolist(), edges.tail.tolist()))
+  assert all((t, h) in pairs for h, t in pairs)
+
+
+# --- Sampler and loss ----------------------------------------------------------
+
+
+def test_edge_sampler_frequencies_match_weights(digits):
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:300], 10)
+  edges = graph_lib.graph_edges(
+      graph_lib.fuzzy_simplicial_set(indices, distances))
+  table = make_edge_table(edges.head, edges.tail, edges.weight,
+                          block_size=256)  # several blocks
+  heads, tails = jax.jit(lambda k: sample_edges(table, k, 400_000))(
+      jax.random.key(0))
+  # Identify edges by (head, tail); graph edges are unique pairs.
+  code = np.asarray(heads, np.int64) * 300 + np.asarray(tails)
+  edge_code = edges.head.astype(np.int64) * 300 + edges.tail
+  assert np.isin(code, edge_code).all()
+  lookup = {c: i for i, c in enumerate(edge_code)}
+  counts = np.bincount([lookup[c] for c in code], minlength=len(edge_code))
+  weights = edges.weight.astype(np.float64)
+  expected = weights / weights.sum() * len(code)
+  assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
+
+
+def test_cross_entropy_matches_numpy():
+  rng = np.random.default_rng(0)
+  positive = rng.uniform(0, 9, 7).astype(np.float32)
+  negative = rng.uniform(0, 9, (7, 5)).astype(np.float32)
+  positive[0], negative[0, 0] = 0.0, 0.0  # the ends stay finite
+  a, b = find_ab_params(1.0, 0.1)
+  ours = losses.umap_cross_entropy(jnp.asarray(positive),
+                                   jnp.asarray(negative), a, b, 0.7)
+  eps = losses.UMAP_DISTANCE_EPSILON
+  q = lambda sq: 1.0 / (1.0 + a * (sq.astype(np.float64) + eps) ** b)
+  reference = -np.log(q(positive)) - 0.7 * np.log(1 - q(negative)).sum(-1)
+  np.testing.assert_allclose(ours, reference, rtol=1e-5)
+  assert np.all(np.isfinite(jax.grad(lambda p: losses.umap_cross_entropy(
+      p, jnp.asarray(negative), a, b).sum())(jnp.asarray(positive))))
+
+
+def test_global_correlation_loss_is_negative_pearson():
+  rng = np.random.default_rng(1)
+  inputs = rng.normal(size=(64, 5)).astype(np.float32)
+  embedding = rng.normal(size=(64, 2)).astype(np.float32)
+  key = jax.random.key(3)
+  ours = float(global_correlation_loss(jnp.asarray(inputs),
+                                       jnp.asarray(embedding), key))
+  partner = np.asarray(jax.random.permutation(key, 64))
+  standard = lambda v: (v - v.mean()) / v.std()
+  dx = np.linalg.norm(standard(inputs) - standard(inputs)[partner], axis=1)
+  dz = np.linalg.norm(standard(embedding) - standard(embedding)[partner],
+                      axis=1)
+  assert ours == pytest.approx(-scipy.stats.pearsonr(dx, dz)[0], abs=1e-4)
+
+
+@pytest.mark.parametrize("autoencoder_loss", [False, True])
+def test_reconstruction_gradient_reaches_encoder_only_if_asked(
+    digits, autoencoder_loss):
+  data = jnp.asarray(digits[0][:200])
+  model = build_embedder("umap_mlp", (64,), 2, with_decoder=True,
+                         rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:200], 10)
+  edges = graph_lib.graph_edges(
+      graph_lib.fuzzy_simplicial_set(indices, distances))
+  table = make_edge_table(edges.head, edges.tail, edges.weight)
+
+  def encoder_grads(weight):
+    settings = UMAPLossSettings(1.58, 0.9, reconstruction_weight=weight,
+                                reconstruction_likelihood="bernoulli",
+                                autoencoder_loss=autoencoder_loss)
+    loss = make_phase_losses(graphdef, settings, 64, 64)["umap"]
+    grads = jax.grad(lambda p: loss(p, data, table, None,
+                                    jax.random.key(0))[0])(params)
+    return grads["encoder"]
+
+  differences = jax.tree.leaves(jax.tree.map(
+      lambda x, y: jnp.abs(x - y).max(), encoder_grads(0.0),
+      encoder_grads(1.0)))
+  assert (max(differences) > 1e-6) == autoencoder_loss
+
+
+# --- Fit, transform, inverse, save/load -----------------------------------
+
+
+def test_fit_beats_pca_and_transforms_held_out_data(fitted, split):
+  train, train_labels, test, test_labels = split
+  embedding = fitted.embedding_
+  assert embedding.shape == (len(train), 2)
+  ours = embedding_metrics.trustworthiness(train, embedding)
+  pca = embedding_metrics.trustworthiness(
+      train, PCA(2).fit_transform(train))
+  assert ours > pca + 0.05
+  held_out = fitted.transform(test)
+  pca_held_out = PCA(2).fit(train).transform(test)
+  assert (embedding_metrics.knn_accuracy(held_out, test_labels)
+          > embedding_metrics.knn_accuracy(pca_held_out, test_labels) + 0.1)
+  assert fitted.graph_.shape == (len(train), len(train))
+  assert len(fitted.loss_history_) > 0
+  assert np.all(np.isfinite(fitted.loss_history_))
+
+
+def test_embedding_metrics_match_scikit_learn_and_subsample(digits):
+  data, labels = digits
+  embedding = PCA(2).fit_transform(data)
+  from sklearn import manifold, metrics
+  assert embedding_metrics.trustworthiness(data, embedding) == pytest.approx(
+      manifold.trustworthiness(data, embedding, n_neighbors=10))
+  assert embedding_metrics.silhouette(embedding, labels) == pytest.approx(
+      metrics.silhouette_score(embedding, labels))
+  sub = embedding_metrics.knn_accuracy(embedding, labels, max_points=500)
+  assert 0.3 < sub < 0.8  # PCA of digits: well above chance, far from 1
+
+
+def test_save_load_transform_identical(fitted, split, tmp_path):
+  _, _, test, _ = split
+  fitted.save(str(tmp_path / "model"))
+  loaded = ParametricUMAP.load(str(tmp_path / "model"))
+  np.testing.assert_array_equal(loaded.transform(test),
+                                fitted.transform(test))
+  points = fitted.embedding_[:5]
+  np.testing.assert_array_equal(loaded.inverse_transform(points),
+                                fitted.inverse_transform(points))
+  assert loaded.get_params() == fitted.get_params()
+  assert (loaded.graph_ != fitted.graph_).nnz == 0
+
+
+def test_decoder_inverse_beats_mean_image(fitted, split):
+  _, _, test, _ = split
+  decoded = fitted.inverse_transform(fitted.transform(test))
+  assert decoded.shape == test.shape
+  mse = np.mean((decoded - test) ** 2)
+  mean_image_mse = np.mean((test - test.mean(axis=0)) ** 2)
+  assert mse < 0.8 * mean_image_mse
+
+
+def test_interpolation_recovers_a_smooth_map():
+  # Data = the embedding itself (an identity map): an interpolated inverse
+  # of points inside the hull must land near them.
+  rng = np.random.default_rng(0)
+  embedding = rng.uniform(0, 10, (2000, 2)).astype(np.float32)
+  points = rng.uniform(2, 8, (50, 2)).astype(np.float32)
+  estimate = inverse.interpolate(embedding, embedding, points, a=1.58,
+                                 b=0.9, n_neighbors=10)
+  assert np.abs(estimate - points).max() < 0.5
+  # A convex combination never leaves the data's range.
+  data = rng.normal(size=(2000, 3)).astype(np.float32)
+  values = inverse.interpolate(embedding, data, points, a=1.58, b=0.9)
+  assert np.all(values >= data.min(0) - 1e-5)
+  assert np.all(values <= data.max(0) + 1e-5)
+
+
+def test_interpolate_method_and_hull_warning(fitted):
+  inside = fitted.embedding_[:3]
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # no warning inside the hull
+    values = fitted.inverse_transform(inside, method="interpolate")
+  assert values.shape == (3, 64)
+  far = fitted.embedding_.max(axis=0) + 100.0
+  with pytest.warns(UserWarning, match="outside the convex hull"):
+    fitted.inverse_transform(far[None], method="interpolate")
+
+
+def test_conv_encoder_on_images(digits):
+  images = digits[0][:300].reshape(-1, 8, 8)  # [N, H, W]
+  reducer = ParametricUMAP(encoder="conv", n_neighbors=10,
+                           chunk_mode="dispatch", **dict(FAST, n_epochs=2))
+  embedding = reducer.fit_transform(images)
+  assert embedding.shape == (300, 2) and np.all(np.isfinite(embedding))
+  np.testing.assert_allclose(reducer.transform(images[:, :, :, None]),
+                             embedding, atol=1e-5)
+
+
+# --- Bad input --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, message", [
+    (np.zeros(20), "2-D array"),
+    (np.zeros((20, 2, 2, 2, 2)), "2-D array"),
+    (np.where(np.eye(20, 4) > 0, np.nan, 0.0), "NaN or Inf"),
+    (np.zeros((10, 3)), "at least 16"),
+    (np.zeros((0, 3)), "empty"),
+    ([["a", "b"]] * 20, "numeric"),
+])
+def test_bad_fit_inputs(data, message):
+  with pytest.raises(ValueError, match=message):
+    ParametricUMAP(**FAST).fit(data)
+
+
+def test_bad_hyperparameters():
+  with pytest.raises(ValueError, match="n_neighbors"):
+    ParametricUMAP(n_neighbors=1).fit(np.random.rand(30, 3))
+  with pytest.raises(ValueError, match="Unknown encoder"):
+    ParametricUMAP(encoder="resnet").fit(np.random.rand(30, 3))
+  with pytest.raises(ValueError, match="convolutional"):
+    ParametricUMAP(encoder="conv").fit(np.random.rand(30, 3))
+  with pytest.raises(ValueError, match="min_dist"):
+    ParametricUMAP(min_dist=2.0).fit(np.random.rand(30, 3))
+
+
+def test_use_before_fit_and_shape_errors(fitted):
+  with pytest.raises(ValueError, match="not fitted"):
+    ParametricUMAP().transform(np.zeros((3, 64)))
+  with pytest.raises(ValueError, match="not fitted"):
+    ParametricUMAP().inverse_transform(np.zeros((3, 2)))
+  with pytest.raises(ValueError, match=r"fitted on \(64,\)"):
+    fitted.transform(np.zeros((3, 63)))
+  with pytest.raises(ValueError, match="n_components=2"):
+    fitted.inverse_transform(np.zeros((3, 3)))
+  with pytest.raises(ValueError, match="method"):
+    fitted.inverse_transform(np.zeros((3, 2)), method="magic")
