@@ -19,7 +19,8 @@ from absl import app, flags, logging
 
 from experiments.cli import parse_flags, quiet_library_logs
 from latent_jax.evaluation.exploration import ExplorationOptions
-from latent_jax.train.loop import evaluate_workdir
+from latent_jax.train.loop import evaluate_workdir, load_run_config
+from latent_jax.umap import experiment as umap_experiment
 
 _POINT = ("comma-separated latent coordinates, origin, mean, class:<value> "
           "or <label>=<value>")
@@ -94,7 +95,10 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   try:
-    evaluate_workdir(_WORKDIR.value, _FIGURES.value, exploration_options())
+    if load_run_config(_WORKDIR.value).model.kind == "umap":
+      umap_experiment.evaluate_workdir(_WORKDIR.value, _FIGURES.value)
+    else:
+      evaluate_workdir(_WORKDIR.value, _FIGURES.value, exploration_options())
   except (ValueError, FileNotFoundError) as error:
     logging.error("%s", error)
     sys.exit(f"error: {error}")

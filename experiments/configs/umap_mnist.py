@@ -1,0 +1,16 @@
+"""Parametric UMAP of MNIST (tensorflow-datasets download; seed 000's data).
+
+  python -m experiments.train --config=experiments/configs/umap_mnist.py \
+      --workdir=/tmp/umap_mnist
+  # Fashion-MNIST: --config.data.name=fashion_mnist ; conv encoder:
+  #   --config=experiments/configs/umap_mnist.py:encoder=conv
+"""
+
+from experiments.configs.umap_common import make_umap_config
+
+
+def get_config(arg=None):
+  # 60,000 points: minibatches of sampled edges (above full_batch_max_points).
+  return make_umap_config(arg, **{"data.name": "mnist",
+                                  "eval.batch_size": 1000,
+                                  "umap.batch_size": 4096})

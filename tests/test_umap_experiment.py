@@ -1,0 +1,84 @@
+"""The parametric UMAP as an experiment: workdir, eval.json, figures, resume."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments.configs import umap_digits
+from latent_jax import ParametricUMAP
+from latent_jax.umap import experiment
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("umap_run"))
+  config = umap_digits.get_config("smoke")
+  summary = experiment.train_and_evaluate(config, workdir)
+  return config, workdir, summary
+
+
+def _non_blank_png(path):
+  pixels = np.asarray(Image.open(path).convert("L"), np.float32)
+  return pixels.std() > 1.0
+
+
+def test_run_writes_metrics_figures_and_reducer(finished_run):
+  _, workdir, summary = finished_run
+  with open(os.path.join(workdir, "eval.json")) as file:
+    written = json.load(file)
+  for key in ("trustworthiness", "knn_accuracy", "silhouette",
+              "inverse_mse"):
+    assert key in written and np.isfinite(written[key])
+  assert 0.5 < written["trustworthiness"] <= 1.0
+  assert written == pytest.approx({"step": written["step"], **summary})
+  for name in experiment.FIGURES:
+    assert _non_blank_png(os.path.join(workdir, f"{name}.png")), name
+  reducer = ParametricUMAP.load(os.path.join(workdir, experiment.REDUCER_DIR))
+  assert reducer.embedding_.shape == (256, 2)
+  records = [json.loads(line) for line in open(
+      os.path.join(workdir, "metrics.jsonl"))]
+  assert {r["phase"] for r in records} == {"init", "umap"}
+
+
+def test_resume_replays_the_same_steps(finished_run, tmp_path):
+  config, workdir, _ = finished_run
+  copy = str(tmp_path / "resumed")
+  shutil.copytree(workdir, copy)
+  # Drop the final checkpoint and the saved model: the rerun must resume
+  # from the earlier checkpoint and end with the same parameters.
+  checkpoints = os.path.join(copy, "checkpoints")
+  steps = sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit())
+  assert len(steps) >= 2
+  shutil.rmtree(os.path.join(checkpoints, str(steps[-1])))
+  shutil.rmtree(os.path.join(copy, experiment.REDUCER_DIR))
+  experiment.train_and_evaluate(config, copy)
+  original = ParametricUMAP.load(os.path.join(workdir, experiment.REDUCER_DIR))
+  resumed = ParametricUMAP.load(os.path.join(copy, experiment.REDUCER_DIR))
+  np.testing.assert_allclose(resumed.embedding_, original.embedding_,
+                             atol=1e-5)
+
+
+def test_evaluate_workdir_redraws(finished_run):
+  _, workdir, summary = finished_run
+  os.remove(os.path.join(workdir, "umap_embedding.png"))
+  again = experiment.evaluate_workdir(workdir, "umap_embedding")
+  assert again["trustworthiness"] == pytest.approx(summary["trustworthiness"])
+  assert os.path.exists(os.path.join(workdir, "umap_embedding.png"))
+
+
+@pytest.mark.parametrize("arg, override, message", [
+    ("smoke,n_neighbors=1", None, "n_neighbors"),
+    ("smoke,encoder=resnet", None, "Unknown encoder"),
+    ("smoke", ("eval", "figures", "umap_embedding,spiral"), "spiral"),
+])
+def test_bad_configs_fail_before_training(tmp_path, arg, override, message):
+  config = umap_digits.get_config(arg)
+  if override:
+    section, field, value = override
+    config[section][field] = value
+  with pytest.raises(ValueError, match=message):
+    experiment.train_and_evaluate(config, str(tmp_path))
