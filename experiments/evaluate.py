@@ -95,10 +95,11 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   try:
+    options = exploration_options()  # a typo fails before anything loads
     if load_run_config(_WORKDIR.value).model.kind == "umap":
       umap_experiment.evaluate_workdir(_WORKDIR.value, _FIGURES.value)
     else:
-      evaluate_workdir(_WORKDIR.value, _FIGURES.value, exploration_options())
+      evaluate_workdir(_WORKDIR.value, _FIGURES.value, options)
   except (ValueError, FileNotFoundError) as error:
     logging.error("%s", error)
     sys.exit(f"error: {error}")

@@ -123,12 +123,13 @@ class ExplorationPlan:
   view_line: tuple[np.ndarray, np.ndarray, str] | None
 
 
-def _resolve(options: ExplorationOptions, name: str, context: LatentContext,
-             size: int | None = None) -> tuple[np.ndarray, str]:
+def _resolve(options: ExplorationOptions, name: str, context: LatentContext
+             ) -> tuple[np.ndarray, str]:
+  """The latent code (and its description) of point option `name`."""
   return resolve_point(parse_point(getattr(options, name), name), name,
                        codes=context.codes, labels=context.labels,
                        label_names=context.label_names,
-                       categorical=context.categorical, size=size)
+                       categorical=context.categorical)
 
 
 def _extreme_prototypes(context: LatentContext
