@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import math
 import os
@@ -168,7 +169,6 @@ class ParametricUMAP:
   def get_params(self, deep: bool = True) -> dict[str, Any]:
     """Constructor arguments (scikit-learn convention; JSON-serialisable)."""
     del deep
-    import inspect  # pylint: disable=g-import-not-at-top
     names = inspect.signature(type(self).__init__).parameters
     return {name: getattr(self, name) for name in names if name != "self"}
 
@@ -184,7 +184,7 @@ class ParametricUMAP:
 
   @property
   def is_fitted(self) -> bool:
-    return self._model is not None
+    return self._model is not None and hasattr(self, "embedding_")
 
   def _log(self, message: str) -> None:
     if self.verbose:
@@ -346,16 +346,18 @@ class ParametricUMAP:
           f"X has {len(array)} samples; n_neighbors={self.n_neighbors} needs "
           f"at least {self.n_neighbors + 1}. Lower n_neighbors or pass more "
           "data.")
+    self._a, self._b = find_ab_params(self.spread, self.min_dist)
+    for fitted_attribute in ("embedding_", "training_data_"):
+      self.__dict__.pop(fitted_attribute, None)  # a refit starts unfitted
     self.timings_ = {}
     self.input_shape_ = tuple(array.shape[1:])
     seed = self._seed()
     self._build_graph(array)
-    self._a, self._b = find_ab_params(self.spread, self.min_dist)
     self.reconstruction_likelihood_ = self._reconstruction_likelihood(array)
-    self._model = build_embedder(
-        self._preset(), array.shape[1:] if array.ndim == 4 else
-        array.shape[1:], self.n_components, with_decoder=self.has_decoder,
-        rngs=nnx.Rngs(seed))
+    self._model = build_embedder(self._preset(), self.input_shape_,
+                                 self.n_components,
+                                 with_decoder=self.has_decoder,
+                                 rngs=nnx.Rngs(seed))
     self.plan_ = self._plan(len(array), len(self.edges_.weight))
     self._edge_table = make_edge_table(self.edges_.head, self.edges_.tail,
                                        self.edges_.weight)
@@ -403,8 +405,6 @@ class ParametricUMAP:
     state = trainer.init_state()
     state = trainer.run(state)
     trainer.finalize(state)
-    self.embedding_ = self.transform(array)
-    self.training_data_ = array
     self.timings_["total"] = time.perf_counter() - started
     self._log(f"fit: {self.timings_['total']:.2f} s in all")
     return self
@@ -592,6 +592,7 @@ class Trainer:
                                      len(array)),
                                  chunk_mode=chunk_mode)
     self.table = reducer._edge_table
+    self.array = array
     self.data = jax.device_put(array)
     targets = reducer._targets
     if targets is None:  # no init phase: nothing to regress onto
@@ -655,5 +656,8 @@ class Trainer:
     return state
 
   def finalize(self, state: TrainState) -> None:
-    """Puts the trained parameters into the reducer's model."""
-    nnx.update(self.reducer._model, state.params)
+    """Puts the trained parameters into the model; embeds the training data."""
+    reducer = self.reducer
+    nnx.update(reducer._model, state.params)
+    reducer.training_data_ = self.array
+    reducer.embedding_ = reducer._apply("embed", self.array)

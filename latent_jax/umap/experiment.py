@@ -165,8 +165,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   # --- Evaluate -----------------------------------------------------------
   trainer.finalize(state)
-  reducer.embedding_ = reducer.transform(train_images)
-  reducer.training_data_ = train_images
   if jax.process_index() == 0:
     reducer.save(os.path.join(workdir, REDUCER_DIR))
   return _evaluate(reducer, dataset, config, workdir, int(state.step))

@@ -1,0 +1,181 @@
+"""`python -m experiments.benchmark umap`: ParametricUMAP beside umap-learn.
+
+For each data set (--umap_sets): scikit-learn's real digits (1,797 x 64),
+`mnist_like` (5,000 x 784: the digits upsampled to 28 x 28 and augmented,
+a stand-in for MNIST where it cannot be downloaded) and `synthetic` (the
+same generator at 100,000 x 784), split 80/20:
+
+- our fit: seconds per phase (kNN, graph, spectral, layout, network
+  training), training edges/s, total; trustworthiness (k=10) and 5-fold
+  5-NN accuracy of the training embedding and of the held-out transform;
+  transform time for 10,000 points after compilation;
+- umap-learn's `UMAP` on the same arrays in the same process (when it is
+  installed): fit time, the same scores, its transform time;
+- with --umap_inverse (on mnist_like): inverse transform of held-out
+  points through our decoder vs umap-learn's `inverse_transform`: mean
+  squared error next to predicting the mean image, and seconds.
+
+Both libraries are warmed up first on a small array (XLA compilation, numba
+JIT), so fit times compare steady-state code; ours still compiles for the
+new array shapes inside the timed fit.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+from absl import flags
+
+from latent_jax import ParametricUMAP
+from latent_jax.data.digits import mnist_like_digits
+from latent_jax.evaluation import embedding_metrics
+
+_SETS = flags.DEFINE_list("umap_sets", ["digits", "mnist_like", "synthetic"],
+                          "Data sets for the umap benchmark.")
+_INVERSE = flags.DEFINE_bool("umap_inverse", True, "Also compare inverse "
+                             "transforms (decoder vs umap-learn).")
+_PEER = flags.DEFINE_bool("umap_peer", True, "Run umap-learn beside ours "
+                          "when it is installed.")
+
+SIZES = {"mnist_like": 5000, "synthetic": 100_000}
+
+
+def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
+  if name == "digits":
+    from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+    data, labels = load_digits(return_X_y=True)
+    return (data / 16.0).astype(np.float32), labels
+  if name not in SIZES:
+    raise ValueError(f"Unknown --umap_sets entry {name!r}; known: digits, "
+                     f"{', '.join(SIZES)}.")
+  images, labels = mnist_like_digits(SIZES[name], seed=0)
+  return images.reshape(len(images), -1), labels
+
+
+def _split(data, labels, seed=0):
+  order = np.random.default_rng(seed).permutation(len(data))
+  cut = int(0.8 * len(data))
+  return (data[order[:cut]], labels[order[:cut]], data[order[cut:]],
+          labels[order[cut:]])
+
+
+def _scores(prefix, data, embedding, labels) -> dict[str, float]:
+  return {
+      f"{prefix}trustworthiness": embedding_metrics.trustworthiness(
+          data, embedding),
+      f"{prefix}knn_accuracy": embedding_metrics.knn_accuracy(embedding,
+                                                              labels),
+  }
+
+
+def _transform_seconds(transform, data, num=10_000) -> float:
+  points = np.resize(data, (num, data.shape[1]))  # repeats rows if needed
+  transform(points)  # compile / warm
+  started = time.perf_counter()
+  transform(points)
+  return time.perf_counter() - started
+
+
+def _ours(train, train_labels, test, test_labels) -> dict[str, float]:
+  reducer = ParametricUMAP(random_state=0)
+  started = time.perf_counter()
+  embedding = reducer.fit_transform(train)
+  result = {"fit_sec": time.perf_counter() - started}
+  result.update({f"{k}_sec": v for k, v in reducer.timings_.items()
+                 if k != "total"})
+  result["train_edges_per_sec"] = reducer.edges_per_second_
+  result.update(_scores("", train, embedding, train_labels))
+  result.update(_scores("heldout_", test, reducer.transform(test),
+                        test_labels))
+  result["transform_10k_sec"] = _transform_seconds(reducer.transform, test)
+  return result
+
+
+def _peer(train, train_labels, test, test_labels) -> dict[str, float]:
+  import umap  # pylint: disable=g-import-not-at-top
+  reducer = umap.UMAP(random_state=0)
+  started = time.perf_counter()
+  embedding = reducer.fit_transform(train)
+  result = {"fit_sec": time.perf_counter() - started}
+  result.update(_scores("", train, embedding, train_labels))
+  result.update(_scores("heldout_", test, reducer.transform(test),
+                        test_labels))
+  started = time.perf_counter()
+  reducer.transform(test[:1000])
+  result["transform_1k_sec"] = time.perf_counter() - started
+  return result
+
+
+def _inverse(train, test, peer: bool, num=200) -> dict[str, float]:
+  """Held-out points -> embedding -> back: MSE and seconds per method."""
+  ours = ParametricUMAP(random_state=0, parametric_reconstruction=True)
+  ours.fit(train)
+  points = ours.transform(test[:num])
+  mean_mse = float(np.mean((test[:num] - train.mean(axis=0)) ** 2))
+  result = {"mean_image_mse": mean_mse}
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # a few held-out points leave the hull
+    ours.inverse_transform(points)  # compile
+    started = time.perf_counter()
+    decoded = ours.inverse_transform(points)
+    result["ours_decoder_sec"] = time.perf_counter() - started
+    result["ours_decoder_mse"] = float(np.mean((decoded - test[:num]) ** 2))
+    started = time.perf_counter()
+    interpolated = ours.inverse_transform(points, method="interpolate")
+    result["ours_interpolate_sec"] = time.perf_counter() - started
+    result["ours_interpolate_mse"] = float(np.mean(
+        (interpolated - test[:num]) ** 2))
+  if peer:
+    import umap  # pylint: disable=g-import-not-at-top
+    theirs = umap.UMAP(random_state=0).fit(train)
+    their_points = theirs.transform(test[:num])
+    started = time.perf_counter()
+    inverted = theirs.inverse_transform(their_points)
+    result["umap_learn_sec"] = time.perf_counter() - started
+    result["umap_learn_mse"] = float(np.mean((inverted - test[:num]) ** 2))
+    result["speedup_decoder_vs_umap_learn"] = (
+        result["umap_learn_sec"] / max(result["ours_decoder_sec"], 1e-9))
+  return result
+
+
+def benchmark_umap() -> dict[str, float]:
+  peer = _PEER.value
+  if peer:
+    try:
+      import umap  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      print("umap-learn is not installed: timing ours only "
+            "(pip install umap-learn for the comparison).")
+      peer = False
+  # Warm-up: XLA compilation and numba JIT on small arrays (NN-descent needs
+  # more than 4,096 points to be used by umap-learn).
+  warm, warm_labels = _load("mnist_like")
+  ParametricUMAP(random_state=0, n_epochs=1, layout_epochs=1,
+                 init_epochs=1).fit(warm[:500])
+  if peer:
+    umap.UMAP(n_epochs=5).fit(warm[:4200])
+  del warm_labels
+
+  results = {}
+  for name in _SETS.value:
+    data, labels = _load(name)
+    train, train_labels, test, test_labels = _split(data, labels)
+    print(f"== {name}: {train.shape[0]} train x {train.shape[1]} features, "
+          f"{len(test)} held out", flush=True)
+    ours = _ours(train, train_labels, test, test_labels)
+    for key, value in ours.items():
+      results[f"{name}/ours/{key}"] = value
+    if peer:
+      theirs = _peer(train, train_labels, test, test_labels)
+      for key, value in theirs.items():
+        results[f"{name}/umap_learn/{key}"] = value
+      results[f"{name}/fit_time_ratio_ours_over_umap_learn"] = (
+          ours["fit_sec"] / theirs["fit_sec"])
+    print({k: round(v, 4) for k, v in results.items()
+           if k.startswith(name)}, flush=True)
+    if _INVERSE.value and name == "mnist_like":
+      for key, value in _inverse(train, test, peer).items():
+        results[f"{name}/inverse/{key}"] = value
+  return results
