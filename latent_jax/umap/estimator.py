@@ -46,6 +46,7 @@ from latent_jax.umap.spectral import spectral_coordinates
 from latent_jax.umap.training import UMAPLossSettings, make_umap_chunk
 
 DEFAULT_UMAP_STEPS = 1000
+MAX_INIT_STEPS = 2000
 ENCODER_ALIASES = {"mlp": "umap_mlp", "conv": "small"}
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 FORMAT_VERSION = 1
@@ -106,6 +107,7 @@ class ParametricUMAP:
     init_epochs: passes over the points while regressing onto the layout.
     repulsion_strength, set_op_mix_ratio, local_connectivity: as umap-learn.
     grad_clip_norm: global-norm gradient clipping (0: off).
+    weight_decay: AdamW's decoupled weight decay (0: plain Adam).
     random_state: seed for everything random; None draws one.
     verbose: print each phase with its timing, and training progress.
     brute_force_max_samples: exact kNN up to this many points.
@@ -127,6 +129,7 @@ class ParametricUMAP:
                layout_epochs: int = 30, init_epochs: int = 200,
                repulsion_strength: float = 1.0, set_op_mix_ratio: float = 1.0,
                local_connectivity: float = 1.0, grad_clip_norm: float = 4.0,
+               weight_decay: float = 0.0,
                random_state: int | None = None, verbose: bool = False,
                brute_force_max_samples: int =
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
@@ -156,6 +159,7 @@ class ParametricUMAP:
     self.set_op_mix_ratio = set_op_mix_ratio
     self.local_connectivity = local_connectivity
     self.grad_clip_norm = grad_clip_norm
+    self.weight_decay = weight_decay
     self.random_state = random_state
     self.verbose = verbose
     self.brute_force_max_samples = brute_force_max_samples
@@ -305,9 +309,11 @@ class ParametricUMAP:
         500))
     umap_steps = math.ceil(n_epochs * num_edges / self.batch_size)
     has_targets = self.layout_init or self.spectral_init
-    init_steps = (math.ceil(self.init_epochs * num_points
-                            / self._init_batch_size(num_points))
-                  if has_targets else 0)
+    # Regression converges in a bounded number of steps however many points
+    # there are (the cap only binds above ~80,000 points).
+    init_steps = (min(math.ceil(self.init_epochs * num_points
+                                / self._init_batch_size(num_points)),
+                      MAX_INIT_STEPS) if has_targets else 0)
     layout_steps = (math.ceil(self.layout_epochs * num_edges
                               / self._layout_batch_size(num_points))
                     if self.layout_init else 0)
@@ -326,7 +332,8 @@ class ParametricUMAP:
     # find the layout, small late ones settle the local neighbourhoods.
     schedule = optax.linear_schedule(self.learning_rate, 0.0,
                                      max(total_steps, 1))
-    optimizer = optax.adam(schedule)
+    optimizer = (optax.adamw(schedule, weight_decay=self.weight_decay)
+                 if self.weight_decay > 0 else optax.adam(schedule))
     if self.grad_clip_norm > 0:
       optimizer = optax.chain(optax.clip_by_global_norm(self.grad_clip_norm),
                               optimizer)
