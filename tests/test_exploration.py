@@ -268,3 +268,25 @@ def test_evaluate_workdir_draws_user_points_on_a_real_model(digits_run):
                      "no test image has the class 12"):
     loop.evaluate_workdir(digits_run, "traversals",
                           ExplorationOptions(traversal_base="class:12"))
+
+
+def test_compare_adds_a_pca_baseline_for_a_2d_run(digits_run, tmp_path):
+  from sklearn.decomposition import PCA
+
+  from experiments.compare import compare
+  from latent_jax.train.loop import restore_run
+  out = str(tmp_path / "compare")
+  rows = compare([digits_run], out, grid=3)
+  assert [row["kind"] for row in rows] == ["vae", "pca"]
+  _, dataset, _, _ = restore_run(digits_run)
+  train = dataset.train_images.reshape(len(dataset.train_images), -1)
+  test = dataset.test_images.reshape(len(dataset.test_images), -1)
+  reference = PCA(n_components=2).fit(train)
+  errors = np.linalg.norm(
+      reference.inverse_transform(reference.transform(test)) - test, axis=1)
+  assert rows[1]["frobenius"] == pytest.approx(errors.mean(), rel=1e-6)
+  assert rows[1]["frobenius_p95"] == pytest.approx(
+      np.percentile(errors, 95), rel=1e-6)
+  assert "pca_2d" in open(os.path.join(out, "compare.csv")).read()
+  assert os.path.getsize(os.path.join(out, "compare.png")) > 20_000
+  assert len(compare([digits_run], out, grid=3, pca_baseline=False)) == 1
