@@ -352,8 +352,8 @@ def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
     return exploration_figures.plot_manifold_grid(
         decode, plan.manifold_dims, plan.traversal_base, path, span=SPAN,
         scales=context.base_scale, cmap=cmap,
-        title=f"Decoded manifold over z{i}, z{j} (others at "
-        f"{plan.traversal_name})")
+        title=f"Decoded manifold over z{i}, z{j}; the other dims at "
+        f"{plan.traversal_name}")
   if name == "prototypes":
     groups = []
     for column, label in enumerate(context.label_names):
