@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from absl import app, flags
 from flax import nnx
 
+from experiments.benchmark_ensemble import benchmark_ensemble
 from experiments.configs import vae_heatmaps
 from latent_jax.train.loop import train_and_evaluate
 from latent_jax.train.metrics_writer import read_records
@@ -122,7 +123,7 @@ def benchmark_vae() -> dict[str, float]:
   }
 
 
-BENCHMARKS = {"vae": benchmark_vae}
+BENCHMARKS = {"vae": benchmark_vae, "ensemble": benchmark_ensemble}
 
 
 def main(argv):

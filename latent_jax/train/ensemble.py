@@ -192,17 +192,37 @@ def vmap_members(fn: Callable, in_axes: Sequence[int | None],
   The results are the same either way, to float tolerance.
   """
   in_axes = tuple(in_axes)
-  if resolve_conv_batching(conv_batching) == "grouped":
-    return jax.vmap(fn, in_axes=in_axes)
+  mode = resolve_conv_batching(conv_batching)
+
+  def members_in(args) -> int:
+    return next(jax.tree.leaves(arg)[0].shape[0]
+                for arg, axis in zip(args, in_axes) if axis == 0)
+
+  def one_member(*args):
+    # An ensemble of one runs `fn` itself on the squeezed member: a vmap
+    # over an axis of size 1 adds copies and transposes around every
+    # convolution (measured: 30-60% slower steps on CPU).
+    outputs = fn(*[arg if axis is None else member_slice(arg, 0)
+                   for arg, axis in zip(args, in_axes)])
+    return jax.tree.map(lambda leaf: leaf[None], outputs)
+
+  if mode == "grouped":
+    def grouped(*args):
+      if members_in(args) == 1:
+        return one_member(*args)
+      return jax.vmap(fn, in_axes=in_axes)(*args)
+    return grouped
 
   def mapped(*args):
-    def one_member(arg, axis):
+    if members_in(args) == 1:
+      return one_member(*args)
+    def member_spec(arg, axis):
       if axis is None:
         return arg
       return jax.tree.map(
           lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), arg)
 
-    specs = [one_member(arg, axis) for arg, axis in zip(args, in_axes)]
+    specs = [member_spec(arg, axis) for arg, axis in zip(args, in_axes)]
     flat_specs, in_tree = jax.tree.flatten(specs)
 
     def flat_fn(*flat):
