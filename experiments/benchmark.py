@@ -1,6 +1,7 @@
 """Benchmarks (not tests): ratios measured in one run on one device.
 
   python -m experiments.benchmark vae [--arch=seed002 --batch_size=64]
+  python -m experiments.benchmark umap [--umap_sets=digits,mnist_like]
 
 `vae` prints, for one preset on the heatmaps, training images/s of
   (a) a bare jitted `value_and_grad` on one fixed on-device batch (XLA's own
@@ -9,7 +10,7 @@
       sampling, optimiser, metrics, logging, checkpoint cadence),
 the loop/bare ratio, the model's FLOPs per image from XLA's cost analysis,
 the achieved FLOP/s, and that as a fraction of this device's jitted matmul
-rate measured in the same run.
+rate measured in the same run. `umap`: see experiments/benchmark_umap.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from absl import app, flags
 from flax import nnx
 
 from experiments.benchmark_ensemble import benchmark_ensemble
+from experiments.benchmark_umap import benchmark_umap
 from experiments.configs import vae_heatmaps
 from latent_jax.train.loop import train_and_evaluate
 from latent_jax.train.metrics_writer import read_records
@@ -123,7 +125,8 @@ def benchmark_vae() -> dict[str, float]:
   }
 
 
-BENCHMARKS = {"vae": benchmark_vae, "ensemble": benchmark_ensemble}
+BENCHMARKS = {"vae": benchmark_vae, "ensemble": benchmark_ensemble,
+              "umap": benchmark_umap}
 
 
 def main(argv):
