@@ -10,10 +10,13 @@ Both use the training loop's own step (`make_train_chunk`, the chunk mode
 and convolution batching that "auto" picks for this device) on the same
 device and the same training images. Prints wall times (compilation
 included) and their ratio, and steady-state images/s per member (median
-over chunks of `--chunk` steps, compilation excluded) and their ratio.
+over chunks of `--chunk` steps, compilation excluded; for the sequential
+runs a single run's rate / M, as M runs share the device) and their ratio.
 
-On accelerators the ensemble should win by far more than on a CPU, where a
-single model already keeps the cores busy: run the same command there.
+On a 2-core CPU the two come out about even (README, "Measured"): XLA:CPU
+gains little from running the members' convolutions in one program. On a
+GPU or TPU, where one small VAE leaves the device mostly idle, run the same
+command to measure the gain.
 """
 
 from __future__ import annotations
