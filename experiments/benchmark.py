@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +26,7 @@ from flax import nnx
 from experiments.benchmark_ensemble import benchmark_ensemble
 from experiments.benchmark_umap import benchmark_umap
 from experiments.configs import vae_heatmaps
+from experiments.timing import matmul_flops_per_sec, timed
 from latent_jax.train.loop import train_and_evaluate
 from latent_jax.train.metrics_writer import read_records
 from latent_jax.train.setup import create_model, load_configured_dataset
@@ -34,24 +34,6 @@ from latent_jax.train.setup import create_model, load_configured_dataset
 _ARCH = flags.DEFINE_string("arch", "seed002", "Model preset to benchmark.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _STEPS = flags.DEFINE_integer("steps", 100, "Timed steps of the full loop.")
-
-
-def _timed(fn, repeats: int) -> float:
-  """Seconds per call of `fn` after one warm-up call (compilation)."""
-  jax.block_until_ready(fn())
-  started = time.perf_counter()
-  for _ in range(repeats):
-    out = fn()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - started) / repeats
-
-
-def matmul_flops_per_sec(size: int = 2048, repeats: int = 10) -> float:
-  """This device's float32 jitted matmul rate (FLOP/s)."""
-  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-  b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
-  matmul = jax.jit(jnp.matmul)
-  return 2 * size**3 / _timed(lambda: matmul(a, b), repeats)
 
 
 def benchmark_vae() -> dict[str, float]:
@@ -79,7 +61,7 @@ def benchmark_vae() -> dict[str, float]:
   value_and_grad = jax.jit(jax.value_and_grad(loss))
   key = jax.random.key(0)
   def time_bare():
-    return _timed(lambda: value_and_grad(params, batch, key),
+    return timed(lambda: value_and_grad(params, batch, key),
                   max(10, steps // 4))
 
   bare_before = time_bare()

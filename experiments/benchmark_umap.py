@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 from absl import flags
 
+from experiments.timing import matmul_flops_per_sec
 from latent_jax import ParametricUMAP
 from latent_jax.data.digits import mnist_like_digits
 from latent_jax.evaluation import embedding_metrics
@@ -93,7 +94,6 @@ def _ours(train, train_labels, test, test_labels) -> dict[str, float]:
   result["transform_10k_sec"] = _transform_seconds(reducer.transform, test)
   # How close transform gets to this machine's matmul rate (shared machines
   # are noisy: the ratio, measured in one run, is what to compare).
-  from experiments.benchmark import matmul_flops_per_sec  # pylint: disable=g-import-not-at-top
   result["transform_fraction_of_matmul_rate"] = (
       10_000 * _embed_flops_per_point(reducer, test)
       / result["transform_10k_sec"] / matmul_flops_per_sec())
