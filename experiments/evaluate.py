@@ -1,10 +1,13 @@
 """Evaluate a run: restore its latest checkpoint, write eval.json + figures.
 
-  python -m experiments.evaluate --workdir=/tmp/vae_heatmaps \
-      [--figures=reconstructions,latent_codes] \
-      [--trajectory_start=class:1 --trajectory_end=-1,0.5,2] \
-      [--rotation_plane=0,2 --rotation_center=origin] \
-      [--traversal_base=origin] [--view_line_start=-2,0 --view_line_end=2,1]
+  python -m experiments.evaluate --workdir=/tmp/vae_heatmaps
+  python -m experiments.evaluate --workdir=/tmp/vae_digits
+      --figures=trajectories,traversals,latent_pca
+      --trajectory_start=class:1 --trajectory_end=-1,0.5
+      --rotation_plane=0,1 --rotation_center=origin
+      --traversal_base=origin --view_line_start=-2,0 --view_line_end=2,1
+
+(the second command is one line, shown wrapped).
 
 A point is comma-separated latent coordinates (one per latent dim), `origin`,
 `mean` (of the test codes), `class:<value>` (prototype: mean test code of a
