@@ -111,6 +111,7 @@ def _config(kl_weights=(), seeds=(), **overrides):
   config.ensemble.kl_weights = tuple(kl_weights)
   config.ensemble.seeds = tuple(seeds)
   config.eval.figures = "loss_curves,reconstructions"
+  config.eval.iwae_samples = 0  # the report's own tests cover it
   for path, value in overrides.items():
     section, _, field = path.rpartition(".")
     (config[section] if section else config)[field] = value
@@ -218,3 +219,35 @@ def test_restore_and_reevaluate_an_ensemble(ensemble_run):
       summary["members"][2]["neg_elbo"], rel=1e-6)
   with pytest.raises(ValueError, match="ensemble.kl_weights"):
     loop.train_and_evaluate(_config((0.5, 2.0), (0, 1)), workdir)
+
+
+def test_runs_from_before_ensembles_restore_and_resume(tmp_path):
+  """A one-model checkpoint (no member axis) and a config.json without the
+  ensemble section, as every earlier run wrote them."""
+  from latent_jax.train import setup
+  from latent_jax.train.optimizers import make_optimizer
+  from latent_jax.train.step import init_train_state
+
+  config = _config()
+  workdir = str(tmp_path)
+  old_config = config.to_dict()
+  del old_config["ensemble"], old_config["sweep"]
+  with open(os.path.join(workdir, loop.CONFIG_FILE), "w") as file:
+    json.dump(old_config, file, default=list)
+  dataset = setup.load_configured_dataset(config)
+  steps = config.train.epochs * (dataset.num_train // config.train.batch_size)
+  params = nnx.split(setup.create_model(config, dataset.image_shape, 5))[1]
+  optimizer, _ = make_optimizer(config.train, steps)
+  checkpointer = Checkpointer(workdir)
+  checkpointer.save(steps, init_train_state(params, optimizer)._replace(
+      step=jnp.int32(steps)), {"step": steps})
+  checkpointer.close()
+
+  _, _, model, step = loop.restore_run(workdir)
+  assert step == steps
+  for a, b in zip(jax.tree.leaves(nnx.split(model)[1]),
+                  jax.tree.leaves(params)):
+    np.testing.assert_array_equal(a, b)
+  # The same command as before resumes (here: a finished run re-evaluates).
+  summary = loop.train_and_evaluate(config, workdir)
+  assert "neg_elbo" in summary and "members" not in summary

@@ -57,6 +57,7 @@ def _config():
   config.unlock()
   config.ensemble.kl_weights = (0.5, 1.0)
   config.eval.figures = "reconstructions"
+  config.eval.iwae_samples = 0
   config.lock()
   return config
 

@@ -20,7 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def smoke_sweep(tmp_path_factory):
   # The smoke ablation grid (2 latent dims x 2 KL weights x 2 seeds) on the
   # 8x8 digits, which have a class label (so the kNN column appears).
-  config = ablation.get_config("smoke,data=digits")
+  config = ablation.get_config("smoke,data=digits,epochs=1")
+  config.unlock()
+  config.eval.figures = "reconstructions"  # the sweep draws its own
+  config.eval.iwae_samples = 0
+  config.lock()
   workdir = str(tmp_path_factory.mktemp("sweep"))
   dims = sweep.latent_dims(config)
   sweep.run_sweep(config, workdir)

@@ -23,7 +23,11 @@ latent dims:
       --workdir=/tmp/latent_jax/ablation_smoke
 
 Print the per-dim commands (e.g. to run them as separate jobs) without
-running anything: add --dry_run.
+running anything: add --dry_run. One latent dim's ensemble alone is an
+ordinary training run:
+
+  python -m experiments.train --config=experiments/configs/ablation.py \
+      --config.model.latent_dim=5 --workdir=/tmp/latent_jax/ablation/latent_5
 """
 
 from experiments.configs.common import make_config, parse_arg

@@ -76,6 +76,11 @@ def _check_same_run(config_dict: dict[str, Any], workdir: str) -> None:
   with open(path) as file:
     previous = _flatten(json.load(file))
   current = _flatten(json.loads(json.dumps(config_dict)))
+  # Runs from before ensembles existed have no ensemble keys: the same as
+  # empty lists (one member).
+  for flat in (previous, current):
+    for key in ("ensemble.kl_weights", "ensemble.seeds"):
+      flat[key] = flat.get(key) or []
   changed = sorted(
       key for key in set(previous) | set(current)
       if key.startswith(RUN_DEFINING_KEYS)
