@@ -5,11 +5,12 @@ Every function takes plain NumPy arrays, writes exactly one PNG to ``path``
 knows about trainers, configs or models, so figures can be regenerated from
 saved arrays alone.
 
-The latent-space exploration figures (traversals, manifold grid, prototypes,
-run comparison) live in `latent_jax.evaluation.exploration_figures`,
-trajectories in `trajectories` and the PCA / UMAP views in `latent_views`;
-they are re-exported here so ``figures.plot_manifold_grid(...)`` keeps
-working.
+The latent-space exploration figures live in their own modules:
+traversals, manifold grid, prototypes and the run comparison in
+`latent_jax.evaluation.exploration_figures` (re-exported here, so
+``figures.plot_manifold_grid(...)`` keeps working), trajectories in
+`trajectories`, the PCA (and any other 2-D) views in `latent_views`; which
+points they show is decided in `exploration`.
 
 Image conventions: batches are ``[N, H, W, C]`` floats in ``[0, 1]``. ``C == 1``
 is drawn through a colormap (``cmap``), ``C == 3``/``C == 4`` is drawn as is.
