@@ -5,7 +5,7 @@
   # other settings: --config=experiments/configs/umap_digits.py:n_neighbors=30
 """
 
-from experiments.configs.umap_common import make_umap_config
+from experiments.configs.common_umap import make_umap_config
 
 
 def get_config(arg=None):

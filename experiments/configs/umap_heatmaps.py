@@ -4,7 +4,7 @@
       --workdir=/tmp/umap_heatmaps
 """
 
-from experiments.configs.umap_common import make_umap_config
+from experiments.configs.common_umap import make_umap_config
 
 
 def get_config(arg=None):

@@ -6,7 +6,7 @@
   #   --config=experiments/configs/umap_mnist.py:encoder=conv
 """
 
-from experiments.configs.umap_common import make_umap_config
+from experiments.configs.common_umap import make_umap_config
 
 
 def get_config(arg=None):

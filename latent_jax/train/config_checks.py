@@ -56,7 +56,9 @@ def validate_config(config) -> None:
     section, field = key.split(".")
     if config[section][field] is not None:
       _at_least(config, key, 1)
-  _one_of(config, "model.kind", MODEL_KINDS)
+  # "umap": a parametric UMAP run (latent_jax/umap/experiment.py), which
+  # checks its own `umap` section and figure names.
+  _one_of(config, "model.kind", (*MODEL_KINDS, "umap"))
   _one_of(config, "model.arch", PRESETS)
   _at_least(config, "model.latent_dim", 1)
   _one_of(config, "loss.likelihood", losses.LIKELIHOODS)
@@ -79,4 +81,5 @@ def validate_config(config) -> None:
     _at_least(config, key, 0)
   _at_least(config, "train.grad_clip_norm", 0.0, (int, float))
   resolve_chunk_mode(config.train.chunk_mode)
-  selected_figures(config.eval.figures)
+  if config.model.kind != "umap":
+    selected_figures(config.eval.figures)

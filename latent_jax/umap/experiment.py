@@ -28,6 +28,7 @@ from latent_jax.evaluation.figures import plot_loss_curves
 from latent_jax.evaluation.report import write_eval_json
 from latent_jax.train import setup
 from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train.config_checks import validate_config
 from latent_jax.train.loop import (CONFIG_FILE, Preempted, _check_same_run,
                                    _sigterm_flag, load_run_config)
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
@@ -71,10 +72,11 @@ def selected_figures(spec) -> tuple[str, ...]:
 
 
 def _validate(config) -> None:
+  validate_config(config)  # the sections shared with the VAE runs
   if "umap" not in config:
     raise ValueError("model.kind='umap' needs the config's `umap` section: "
                      "build UMAP configs with experiments/configs/"
-                     "umap_common.make_umap_config.")
+                     "common_umap.make_umap_config.")
   reducer_from_config(config)._check_hyperparameters()  # names the keyword
   for key in ("log_every_steps", "checkpoint_every_steps"):
     if config.train[key] < 1:
