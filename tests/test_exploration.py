@@ -175,9 +175,11 @@ def test_every_exploration_figure_renders(tmp_path, dim):
     return level[:, :, None, None] * ramp * np.ones((1, 1, 8, 1))
 
   for name in exploration.FIGURES:
+    if dim == 4 and name == "latent_umap":
+      continue  # fitting a UMAP is slow; the 2-D context covers it
     path = str(tmp_path / f"{name}.png")
     written = draw_figure(name, plan, context, decode, path, "gray")
-    if dim == 1 and name in ("manifold", "latent_pca"):
+    if dim == 1 and name in ("manifold", "latent_pca", "latent_umap"):
       assert written is None and not os.path.exists(path)  # needs 2 dims
       continue
     assert written == path

@@ -70,9 +70,14 @@ def test_evaluate_workdir_redraws(finished_run):
   assert os.path.exists(os.path.join(workdir, "umap_embedding.png"))
 
 
+def test_encoder_aliases_name_presets():
+  assert umap_digits.get_config("encoder=conv").model.arch == "small"
+  assert umap_digits.get_config("").model.arch == "umap_mlp"
+
+
 @pytest.mark.parametrize("arg, override, message", [
     ("smoke,n_neighbors=1", None, "n_neighbors"),
-    ("smoke,encoder=resnet", None, "Unknown encoder"),
+    ("smoke,encoder=resnet", None, "model.arch='resnet'"),
     ("smoke", ("eval", "figures", "umap_embedding,spiral"), "spiral"),
 ])
 def test_bad_configs_fail_before_training(tmp_path, arg, override, message):

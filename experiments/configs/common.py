@@ -13,6 +13,8 @@ from typing import Any
 
 import ml_collections
 
+from latent_jax.train.config_checks import FIGURES
+
 # Short names accepted in the `get_config(arg)` string -> config path.
 ARG_SHORTCUTS = {
     "latent_dim": "model.latent_dim",
@@ -148,6 +150,8 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
   config.eval.batch_size = 64
   config.eval.num_images = 8
   config.eval.iwae_samples = 4
+  if config.eval.figures == "all":  # every figure but the UMAP view's fit
+    config.eval.figures = ",".join(f for f in FIGURES if f != "latent_umap")
 
 
 def make_config(arg: str | None = None, **overrides: Any

@@ -14,6 +14,7 @@ from typing import Any
 import ml_collections
 
 from experiments.configs import common
+from latent_jax.umap.estimator import ENCODER_ALIASES
 
 UMAP_SHORTCUTS = {
     "n_neighbors": "umap.n_neighbors",
@@ -73,6 +74,7 @@ def make_umap_config(arg: str | None = None, **overrides: Any
     for path, value in umap_defaults.items():
       config.umap[path.split(".", 1)[1]] = value
     if smoke:  # seconds, for tests
+      config.eval.figures = "all"  # UMAP's own three (smoke trims VAE ones)
       config.umap.n_epochs = 3
       config.umap.layout_epochs = 3
       config.umap.init_epochs = 10
@@ -81,6 +83,8 @@ def make_umap_config(arg: str | None = None, **overrides: Any
       config.train.checkpoint_every_steps = 20
       config.train.steps_per_call = 10
     for path, raw in umap_settings.items():
+      if path == "model.arch":  # encoder=mlp / conv: ParametricUMAP's names
+        raw = ENCODER_ALIASES.get(raw, raw)
       section, field = path.split(".")
       config[section][field] = common._parse_value(  # pylint: disable=protected-access
           raw, config[section][field], path)

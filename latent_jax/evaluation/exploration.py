@@ -10,6 +10,7 @@ a decode callable, so a notebook can call them on any model.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from latent_jax.evaluation.trajectories import (line_path, plot_trajectories,
 
 # Figures drawn here (the rest of `config_checks.FIGURES` is in report.py).
 FIGURES = ("traversals", "manifold", "prototypes", "trajectories",
-           "latent_pca")
+           "latent_pca", "latent_umap")
 # Spans of traversals and manifold grids, in units of the base scale.
 SPAN = 2.5
 
@@ -315,24 +316,38 @@ def draw_pca_view(decode: Callable[[np.ndarray], np.ndarray],
                   f"PC2 ({100 * ratio[1]:.0f}% var)"), cmap=cmap)
 
 
-# --- UMAP hook ---------------------------------------------------------------
-# The project's ParametricUMAP (latent_jax/umap, another engineer's work) has
-# umap-learn's API, so a "latent_umap" view is this branch in `draw_figure`,
-# plus the name in FIGURES and in latent_jax/train/config_checks.FIGURES:
-#
-#   if name == "latent_umap":
-#     # parametric_reconstruction: inverse_transform runs UMAP's trained
-#     # decoder (2-D -> codes), the issue's "via the decoder"; without it,
-#     # it interpolates between the training codes around each point.
-#     reducer = ParametricUMAP(n_components=2, parametric_reconstruction=True,
-#                              random_state=0).fit(context.codes)
-#     return draw_projection_view(
-#         decode, context, plan, reducer.transform, reducer.inverse_transform,
-#         path, method="UMAP", inverse_name="UMAP decoder", cmap=cmap)
-#
-# Not imported here until that estimator has landed; measure its fit on the
-# default run's 2,375 codes against evaluate's 2-minute budget before making
-# the figure part of "all".
+# --- UMAP view ----------------------------------------------------------------
+
+
+def draw_umap_view(decode: Callable[[np.ndarray], np.ndarray],
+                   context: LatentContext, plan: ExplorationPlan, path: str,
+                   cmap: str = "viridis") -> str:
+  """The project's ParametricUMAP of the codes, and decodes along a line.
+
+  The reducer is fitted on the test codes with a decoder
+  (parametric_reconstruction), so a point on the line maps back to a code
+  through UMAP's trained decoder (2-D -> code), then through the model's
+  decoder to an image: the issue's "via the decoder". A short schedule
+  (n_epochs=30, a few seconds on a CPU) keeps evaluate within its budget;
+  `latent_jax.ParametricUMAP` with defaults trains longer.
+  """
+  from latent_jax.umap import ParametricUMAP  # pylint: disable=g-import-not-at-top  (pynndescent/numba)
+  codes = np.asarray(context.codes, np.float32)
+  reducer = ParametricUMAP(n_components=2, parametric_reconstruction=True,
+                           n_epochs=30, init_epochs=100, random_state=0)
+  reducer.fit(codes)
+
+  def invert(points):
+    with warnings.catch_warnings():  # line ends may leave the hull: drawn
+      warnings.simplefilter("ignore")
+      return reducer.inverse_transform(points)
+
+  # Explicit x,y line ends are read in this view's coordinates; latent
+  # points (class prototypes, ...) are projected by UMAP's encoder.
+  return draw_projection_view(
+      decode, context, plan, reducer.transform, invert, path, method="UMAP",
+      inverse_name="UMAP decoder", axis_names=("UMAP 1", "UMAP 2"),
+      cmap=cmap)
 
 
 def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
@@ -373,5 +388,10 @@ def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
       logging.warning("Skipping latent_pca.png: it needs two latent dims.")
       return None
     return draw_pca_view(decode, context, plan, path, cmap)
+  if name == "latent_umap":
+    if context.codes.shape[1] < 2:
+      logging.warning("Skipping latent_umap.png: it needs two latent dims.")
+      return None
+    return draw_umap_view(decode, context, plan, path, cmap)
   raise ValueError(f"Unknown exploration figure {name!r}; known: "
                    f"{list(FIGURES)}.")

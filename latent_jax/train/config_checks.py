@@ -11,7 +11,7 @@ from latent_jax.train.step import resolve_chunk_mode
 
 FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
            "traversals", "manifold", "prototypes", "trajectories",
-           "recon_errors", "latent_pca")
+           "recon_errors", "latent_pca", "latent_umap")
 
 
 def _fail(key: str, value, problem: str) -> None:
