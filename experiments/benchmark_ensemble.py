@@ -27,7 +27,6 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 from absl import flags
 from flax import nnx
 

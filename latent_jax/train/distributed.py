@@ -4,10 +4,10 @@ A job started by SLURM (`srun`, one process per host), on a Cloud TPU pod
 slice (the same command on every worker; `TPU_WORKER_HOSTNAMES` lists them,
 or `LATENT_JAX_MULTIHOST=1` as launch/tpu_vm.sh sets), by Open MPI, or with
 the `JAX_COORDINATOR_ADDRESS` / `JAX_NUM_PROCESSES` / `JAX_PROCESS_ID`
-variables set, runs one JAX process per host; `initialize()` detects that from the
-environment and calls `jax.distributed.initialize()` before any computation,
-after which `jax.devices()` lists every host's devices and one mesh spans
-them. A plain single-process run changes nothing.
+variables set, runs one JAX process per host; `initialize()` detects that
+from the environment and calls `jax.distributed.initialize()` before any
+computation, after which `jax.devices()` lists every host's devices and one
+mesh spans them. A plain single-process run changes nothing.
 
 Only process 0 writes metrics, config.json, eval.json and figures; every
 process takes part in computation and in orbax checkpoint saves.

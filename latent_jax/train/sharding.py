@@ -1,4 +1,4 @@
-"""The device mesh: data parallelism over `data`, ensemble members over `member`.
+"""The device mesh: data parallel over `data`, ensemble members over `member`.
 
 Every run uses a `jax.sharding.Mesh` with axes ("member", "data"); on one
 device both have size 1 and nothing changes. Each step's batch is sharded over
