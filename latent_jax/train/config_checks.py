@@ -32,15 +32,16 @@ def _one_of(config, key: str, allowed) -> None:
     _fail(key, value, f"must be one of {sorted(allowed)}.")
 
 
-def selected_figures(spec: str) -> tuple[str, ...]:
-  """Parses `eval.figures` ("all" or a comma-separated subset)."""
+def selected_figures(spec: str, known: tuple[str, ...] = FIGURES
+                     ) -> tuple[str, ...]:
+  """Parses `eval.figures` ("all" or a comma-separated subset of `known`)."""
   if spec in ("all", "", None):
-    return FIGURES
+    return known
   names = tuple(name.strip() for name in spec.split(",") if name.strip())
-  unknown = [name for name in names if name not in FIGURES]
+  unknown = [name for name in names if name not in known]
   if unknown:
     raise ValueError(f"Invalid config value eval.figures={spec!r}: unknown "
-                     f"figure(s) {unknown}; known: {list(FIGURES)}.")
+                     f"figure(s) {unknown}; known: {list(known)}.")
   return names
 
 

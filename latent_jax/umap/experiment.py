@@ -28,7 +28,7 @@ from latent_jax.evaluation.figures import plot_loss_curves
 from latent_jax.evaluation.report import write_eval_json
 from latent_jax.train import setup
 from latent_jax.train.checkpointing import Checkpointer
-from latent_jax.train.config_checks import validate_config
+from latent_jax.train.config_checks import selected_figures, validate_config
 from latent_jax.train.loop import (CONFIG_FILE, Preempted, _check_same_run,
                                    _sigterm_flag, load_run_config)
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
@@ -60,17 +60,6 @@ def reducer_from_config(config: ml_collections.ConfigDict) -> ParametricUMAP:
       full_batch_max_points=umap.full_batch_max_points)
 
 
-def selected_figures(spec) -> tuple[str, ...]:
-  if spec in ("all", "", None):
-    return FIGURES
-  names = tuple(n.strip() for n in spec.split(",") if n.strip())
-  unknown = [n for n in names if n not in FIGURES]
-  if unknown:
-    raise ValueError(f"Unknown figure(s) {unknown} for a UMAP run; known: "
-                     f"{list(FIGURES)}.")
-  return names
-
-
 def _validate(config) -> None:
   validate_config(config)  # the sections shared with the VAE runs
   if "umap" not in config:
@@ -82,7 +71,7 @@ def _validate(config) -> None:
     if config.train[key] < 1:
       raise ValueError(f"Invalid config value train.{key}="
                        f"{config.train[key]}: must be >= 1.")
-  selected_figures(config.eval.figures)
+  selected_figures(config.eval.figures, FIGURES)
 
 
 def _class_label(dataset):
@@ -175,7 +164,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 def _evaluate(reducer: ParametricUMAP, dataset, config, workdir: str,
               step: int, figures=None) -> dict[str, float]:
   """eval.json numbers (held-out test set) and the figures."""
-  figures = figures or selected_figures(config.eval.figures)
+  figures = figures or selected_figures(config.eval.figures, FIGURES)
   train_labels, test_labels, label_name, categorical = _class_label(dataset)
   test_images = reducer._check_inputs(dataset.test_images)  # pylint: disable=protected-access
   started = time.perf_counter()
@@ -233,6 +222,6 @@ def evaluate_workdir(workdir: str, figures=None) -> dict[str, float]:
   step = checkpointer.latest_step() or 0
   checkpointer.close()
   if figures is not None:
-    figures = selected_figures(",".join(figures) if not isinstance(
-        figures, str) else figures)
+    figures = selected_figures(figures if isinstance(figures, str)
+                               else ",".join(figures), FIGURES)
   return _evaluate(reducer, dataset, config, workdir, step, figures)
