@@ -9,7 +9,7 @@ returned config is locked, so a misspelled override is an error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import ml_collections
 
@@ -116,8 +116,9 @@ def _parse_value(text: str, current: Any, key: str) -> Any:
   return text
 
 
-def parse_arg(arg: str | None) -> tuple[bool, dict[str, str]]:
-  """Splits a `get_config` string into (smoke, {config path: raw value})."""
+def parse_arg(arg: str | None, shortcuts: dict[str, str] = ARG_SHORTCUTS
+              ) -> tuple[bool, dict[str, str]]:
+  """Splits a `get_config` string into (smoke, {shortcut: raw value})."""
   smoke, settings = False, {}
   for item in filter(None, (part.strip() for part in (arg or "").split(","))):
     key, sep, value = item.partition("=")
@@ -125,12 +126,12 @@ def parse_arg(arg: str | None) -> tuple[bool, dict[str, str]]:
       if key not in ARG_SWITCHES:
         raise ValueError(f"Unknown config switch {key!r}; switches: "
                          f"{list(ARG_SWITCHES)}, settings: "
-                         f"{sorted(ARG_SHORTCUTS)} (as key=value).")
+                         f"{sorted(shortcuts)} (as key=value).")
       smoke = True
       continue
-    if key not in ARG_SHORTCUTS:
+    if key not in shortcuts:
       raise ValueError(f"Unknown config argument {key!r}; known: "
-                       f"{sorted(ARG_SHORTCUTS)} and switches "
+                       f"{sorted(shortcuts)} and switches "
                        f"{list(ARG_SWITCHES)}. Other fields can be set with "
                        "--config.<path>=<value>.")
     settings[key] = value
@@ -154,21 +155,29 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
     config.eval.figures = ",".join(f for f in FIGURES if f != "latent_umap")
 
 
-def make_config(arg: str | None = None, **overrides: Any
+def make_config(arg: str | None = None, *,
+                base: ml_collections.ConfigDict | None = None,
+                shortcuts: dict[str, str] = ARG_SHORTCUTS,
+                shrink: Callable[[ml_collections.ConfigDict], None] =
+                shrink_for_smoke, **overrides: Any
                 ) -> ml_collections.ConfigDict:
-  """Base config + experiment `overrides` ("section.field" keys) + `arg`."""
-  config = base_config()
+  """Base config + experiment `overrides` ("section.field" keys) + `arg`.
+
+  `base`, `shortcuts` and `shrink` let a family of experiments (the UMAP
+  configs) add sections, `:key=value` names and its own `smoke`.
+  """
+  config = base_config() if base is None else base
   for path, value in overrides.items():
     section, _, field = path.rpartition(".")
     target = config[section] if section else config
     if field not in target:
       raise KeyError(f"Experiment default {path!r} is not a config field.")
     target[field] = value
-  smoke, settings = parse_arg(arg)
+  smoke, settings = parse_arg(arg, shortcuts)
   if smoke:  # first, so explicit settings (e.g. batch_size=...) win
-    shrink_for_smoke(config)
+    shrink(config)
   for key, raw in settings.items():
-    section, _, field = ARG_SHORTCUTS[key].rpartition(".")
+    section, _, field = shortcuts[key].rpartition(".")
     target = config[section] if section else config
     target[field] = _parse_value(raw, target[field], key)
   config.lock()

@@ -3,8 +3,8 @@
 The shared sections (seed, data, train cadences, eval) come from
 `common.base_config`; the `umap` section holds ParametricUMAP's keywords.
 `model.arch` is the encoder preset and `model.latent_dim` is
-`n_components`. Settings: `:n_neighbors=30,min_dist=0.3,smoke`, or any
-field with `--config.umap.<field>=...`.
+`n_components`. Settings: `:n_neighbors=30,min_dist=0.3,encoder=conv,smoke`,
+or any field with `--config.umap.<field>=...`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from experiments.configs import common
 from latent_jax.umap.estimator import ENCODER_ALIASES
 
 UMAP_SHORTCUTS = {
+    **common.ARG_SHORTCUTS,
     "n_neighbors": "umap.n_neighbors",
     "min_dist": "umap.min_dist",
     "n_components": "model.latent_dim",
@@ -48,44 +49,32 @@ def umap_section() -> ml_collections.ConfigDict:
   return section
 
 
+def shrink_umap_for_smoke(config: ml_collections.ConfigDict) -> None:
+  """`smoke` for UMAP runs: the shared shrink, then a seconds-long UMAP."""
+  common.shrink_for_smoke(config)
+  config.eval.figures = "all"  # UMAP's own three (cheap)
+  config.umap.n_epochs = 3
+  config.umap.layout_epochs = 3
+  config.umap.init_epochs = 10
+  config.umap.batch_size = 1024
+  config.train.log_every_steps = 10
+  config.train.checkpoint_every_steps = 20
+  config.train.steps_per_call = 10
+
+
 def make_umap_config(arg: str | None = None, **overrides: Any
                      ) -> ml_collections.ConfigDict:
   """Base config + `umap` section + experiment `overrides` + `arg`."""
-  umap_settings = {}
-  rest = []
-  for item in filter(None, (p.strip() for p in (arg or "").split(","))):
-    key, sep, value = item.partition("=")
-    if sep and key in UMAP_SHORTCUTS:
-      umap_settings[UMAP_SHORTCUTS[key]] = value
-    else:
-      rest.append(item)
+  base = common.base_config()
+  base.umap = umap_section()
   defaults = {"model.kind": "umap", "model.arch": "umap_mlp",
               "model.latent_dim": 2, "train.log_every_steps": 100,
-              "train.checkpoint_every_steps": 500, "train.steps_per_call": 100,
-              "eval.figures": "all"}
-  defaults.update(overrides)
-  umap_defaults = {k: v for k, v in defaults.items() if k.startswith("umap.")}
-  config = common.make_config(
-      ",".join(rest), **{k: v for k, v in defaults.items()
-                         if not k.startswith("umap.")})
-  smoke, _ = common.parse_arg(",".join(rest))
-  with config.unlocked():
-    config.umap = umap_section()
-    for path, value in umap_defaults.items():
-      config.umap[path.split(".", 1)[1]] = value
-    if smoke:  # seconds, for tests
-      config.eval.figures = "all"  # UMAP's own three (smoke trims VAE ones)
-      config.umap.n_epochs = 3
-      config.umap.layout_epochs = 3
-      config.umap.init_epochs = 10
-      config.umap.batch_size = 1024
-      config.train.log_every_steps = 10
-      config.train.checkpoint_every_steps = 20
-      config.train.steps_per_call = 10
-    for path, raw in umap_settings.items():
-      if path == "model.arch":  # encoder=mlp / conv: ParametricUMAP's names
-        raw = ENCODER_ALIASES.get(raw, raw)
-      section, field = path.split(".")
-      config[section][field] = common._parse_value(  # pylint: disable=protected-access
-          raw, config[section][field], path)
+              "train.checkpoint_every_steps": 500,
+              "train.steps_per_call": 100, "eval.figures": "all"}
+  config = common.make_config(arg, base=base, shortcuts=UMAP_SHORTCUTS,
+                              shrink=shrink_umap_for_smoke,
+                              **{**defaults, **overrides})
+  # encoder=mlp / conv: ParametricUMAP's names for the presets.
+  config.model.arch = ENCODER_ALIASES.get(config.model.arch,
+                                          config.model.arch)
   return config
