@@ -624,6 +624,7 @@ class Trainer:
     reducer, plan = self.reducer, self.plan
     step = int(state.step)
     started = time.perf_counter()
+    umap_seconds, umap_steps = 0.0, 0  # for edges/s of the sampled phase
     announced = None
     while step < plan.total_steps:
       phase, phase_end = plan.phase_at(step)
@@ -634,11 +635,15 @@ class Trainer:
       end = min(phase_end, step + reducer.steps_per_call)
       if boundaries is not None:
         end = min(end, boundaries(step))
+      chunk_started = time.perf_counter()
       state, metrics = self.chunk(state, phase, self.data, self.table,
                                   self.targets, self.key, end - step,
                                   should_stop)
-      metrics = jax.device_get(metrics)
+      metrics = jax.device_get(metrics)  # waits for the chunk
       taken = int(metrics["num_steps"])
+      if phase == "umap":
+        umap_seconds += time.perf_counter() - chunk_started
+        umap_steps += taken
       if metrics["first_nonfinite_step"] >= 0:
         raise FloatingPointError(
             f"Non-finite loss or gradient at step "
@@ -657,9 +662,8 @@ class Trainer:
         break
     elapsed = time.perf_counter() - started
     reducer.timings_["train"] = reducer.timings_.get("train", 0.0) + elapsed
-    umap_steps = max(step - plan.init_steps, 0)
     reducer.edges_per_second_ = (umap_steps * reducer.batch_size
-                                 / max(elapsed, 1e-9))
+                                 / max(umap_seconds, 1e-9))
     return state
 
   def finalize(self, state: TrainState) -> None:

@@ -205,12 +205,11 @@ def make_umap_chunk(graphdef: nnx.GraphDef,
     return chunk
 
   step_jit = jax.jit(one_step, static_argnums=0, donate_argnums=1)
-  zeros_jit = jax.jit(zero_sums, static_argnums=0)
   finish_jit = jax.jit(finish, donate_argnums=0)
 
   def chunk(state, phase, data, table, targets, key, num_steps,
             should_stop=None):
-    carry = (state, zeros_jit(phase, state, data, table, targets, key),
+    carry = (state, zero_sums(phase, state, data, table, targets, key),
              jnp.int32(-1))
     taken = 0
     while taken < num_steps:
