@@ -18,7 +18,8 @@ from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
-from latent_jax.umap.sampling import make_edge_table, sample_edges
+from latent_jax.umap.sampling import (make_edge_table, mix, neighbor_mixing,
+                                      sample_edges)
 from latent_jax.umap.training import (UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
@@ -134,6 +135,29 @@ def test_edge_sampler_frequencies_match_weights(digits):
   weights = edges.weight.astype(np.float64)
   expected = weights / weights.sum() * len(code)
   assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
+
+
+def test_neighbor_mixing_moves_points_along_knn_segments(digits):
+  data = digits[0][:300]
+  indices, _ = graph_lib.nearest_neighbors(data, 10)
+  points = jnp.asarray(np.arange(300).repeat(20))
+  partner, fraction = jax.jit(lambda k: neighbor_mixing(
+      points, jnp.asarray(indices), k, 0.5))(jax.random.key(0))
+  partner, fraction = np.asarray(partner), np.asarray(fraction)
+  # The partner is one of the point's own neighbours other than itself.
+  rows = np.asarray(points)
+  assert all(p in indices[r, 1:] for r, p in zip(rows, partner))
+  assert fraction.min() >= 0 and fraction.max() <= 0.5
+  assert fraction.mean() == pytest.approx(0.25, abs=0.01)
+  # Every neighbour column is used, uniformly (chi-square).
+  columns = np.array([list(indices[r]).index(p)
+                      for r, p in zip(rows, partner)])
+  assert scipy.stats.chisquare(np.bincount(columns, minlength=10)[1:]
+                               ).pvalue > 1e-3
+  # The mixed point is x + t (x_partner - x), for inputs and targets alike.
+  mixed = np.asarray(mix(jnp.asarray(data), points, partner, fraction))
+  expected = data[rows] + fraction[:, None] * (data[partner] - data[rows])
+  np.testing.assert_allclose(mixed, expected, atol=1e-6)
 
 
 def test_cross_entropy_matches_numpy():
@@ -310,6 +334,8 @@ def test_bad_hyperparameters():
     ParametricUMAP(encoder="conv").fit(np.random.rand(30, 3))
   with pytest.raises(ValueError, match="min_dist"):
     ParametricUMAP(min_dist=2.0).fit(np.random.rand(30, 3))
+  with pytest.raises(ValueError, match="neighbor_mixing"):
+    ParametricUMAP(neighbor_mixing=1.5).fit(np.random.rand(30, 3))
 
 
 def test_use_before_fit_and_shape_errors(fitted):

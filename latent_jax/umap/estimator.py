@@ -113,6 +113,15 @@ class ParametricUMAP:
     brute_force_max_samples: exact kNN up to this many points.
     chunk_mode: "auto", "device_loop" or "dispatch" (see training.py).
     steps_per_call: training steps per host call.
+    full_batch_max_points: up to this many points, each step embeds every
+      point once and scores `batch_size` edges on them.
+    neighbor_mixing: augmentation: each point the network sees is moved a
+      random fraction in [0, neighbor_mixing] of the way towards one of its
+      kNN (targets of the init phase move with it); 0: off. It trades a
+      little training-set quality for better transforms of new data
+      (measured on the digits, 3 seeds, 0.5: held-out trustworthiness
+      0.934 -> 0.949, 5-NN accuracy 0.912 -> 0.932; training set
+      0.986 -> 0.982).
   """
 
   def __init__(self, n_components: int = 2, n_neighbors: int = 15,
@@ -134,7 +143,8 @@ class ParametricUMAP:
                brute_force_max_samples: int =
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
-               full_batch_max_points: int = 10_000):
+               full_batch_max_points: int = 10_000,
+               neighbor_mixing: float = 0.5):
     self.n_components = n_components
     self.n_neighbors = n_neighbors
     self.min_dist = min_dist
@@ -166,6 +176,7 @@ class ParametricUMAP:
     self.chunk_mode = chunk_mode
     self.steps_per_call = steps_per_call
     self.full_batch_max_points = full_batch_max_points
+    self.neighbor_mixing = neighbor_mixing
     self._model = None
 
   # --- Introspection -------------------------------------------------------
@@ -212,6 +223,9 @@ class ParametricUMAP:
     if not self.learning_rate > 0:
       raise ValueError(f"learning_rate must be > 0, got "
                        f"{self.learning_rate}.")
+    if not 0.0 <= self.neighbor_mixing <= 1.0:
+      raise ValueError(f"neighbor_mixing must be in [0, 1] (a fraction of "
+                       f"the way to a neighbour), got {self.neighbor_mixing}.")
     if self.reconstruction_loss not in ("auto", *losses.LIKELIHOODS):
       raise ValueError(f"reconstruction_loss must be 'auto' or one of "
                        f"{losses.LIKELIHOODS}, got {self.reconstruction_loss!r}.")
@@ -283,6 +297,7 @@ class ParametricUMAP:
         brute_force_max_samples=self.brute_force_max_samples,
         verbose=self.verbose)
     self.timings_["knn"] = time.perf_counter() - started
+    self._knn_indices = indices
     method = ("exact" if len(flat) <= self.brute_force_max_samples
               and self.metric in graph_lib.BRUTE_FORCE_METRICS
               else "NN-descent")
@@ -366,8 +381,9 @@ class ParametricUMAP:
                                  with_decoder=self.has_decoder,
                                  rngs=nnx.Rngs(seed))
     self.plan_ = self._plan(len(array), len(self.edges_.weight))
-    self._edge_table = make_edge_table(self.edges_.head, self.edges_.tail,
-                                       self.edges_.weight)
+    self._edge_table = make_edge_table(
+        self.edges_.head, self.edges_.tail, self.edges_.weight,
+        neighbors=self._knn_indices if self.neighbor_mixing > 0 else None)
     self._targets = self._init_targets(len(array), seed)
 
   def _init_targets(self, num_points: int, seed: int) -> np.ndarray | None:
@@ -589,7 +605,8 @@ class Trainer:
         autoencoder_loss=reducer.autoencoder_loss,
         global_correlation_loss_weight=(
             reducer.global_correlation_loss_weight),
-        full_batch=len(array) <= reducer.full_batch_max_points)
+        full_batch=len(array) <= reducer.full_batch_max_points,
+        neighbor_mixing=reducer.neighbor_mixing)
     chunk_mode = reducer.chunk_mode
     if chunk_mode == "auto" and PRESETS[reducer._preset()]["family"] == "mlp":
       chunk_mode = "device_loop"  # no conv weight gradients to slow a loop

@@ -57,7 +57,9 @@ def reducer_from_config(config: ml_collections.ConfigDict) -> ParametricUMAP:
       grad_clip_norm=umap.grad_clip_norm, random_state=config.seed,
       chunk_mode=config.train.chunk_mode,
       steps_per_call=config.train.steps_per_call,
-      full_batch_max_points=umap.full_batch_max_points)
+      full_batch_max_points=umap.full_batch_max_points,
+      # Runs written before the augmentation existed trained without it.
+      neighbor_mixing=umap.get("neighbor_mixing", 0.0))
 
 
 def _validate(config) -> None:

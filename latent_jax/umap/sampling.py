@@ -31,10 +31,14 @@ class EdgeTable(NamedTuple):
   tail: jax.Array         # int32 [E_padded]
   block_cdf: jax.Array    # float32 [num_blocks]
   within_cdf: jax.Array   # float32 [num_blocks, BLOCK_SIZE]
+  # int32 [N, k]: each point's k nearest neighbours (self first), for the
+  # neighbour-mixing augmentation; None when it is off.
+  neighbors: jax.Array | None = None
 
 
 def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
-                    block_size: int = BLOCK_SIZE) -> EdgeTable:
+                    block_size: int = BLOCK_SIZE,
+                    neighbors: np.ndarray | None = None) -> EdgeTable:
   """Builds the two-level table for edges (head, tail) with `weight`."""
   weight = np.asarray(weight, np.float64)
   if weight.ndim != 1 or len(weight) == 0:
@@ -53,7 +57,9 @@ def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
   pad_index = lambda a: np.pad(np.asarray(a, np.int32), (0, pad))
   return EdgeTable(jnp.asarray(pad_index(head)), jnp.asarray(pad_index(tail)),
                    jnp.asarray(block_cdf, jnp.float32),
-                   jnp.asarray(within, jnp.float32))
+                   jnp.asarray(within, jnp.float32),
+                   None if neighbors is None else jnp.asarray(neighbors,
+                                                              jnp.int32))
 
 
 def _search_blocks(flat_cdf: jax.Array, block: jax.Array, u: jax.Array,
@@ -85,6 +91,33 @@ def sample_edges(table: EdgeTable, key: jax.Array, num: int
                         jax.random.uniform(within_key, (num,)),
                         table.within_cdf.shape[1])
   return jnp.take(table.head, edge), jnp.take(table.tail, edge)
+
+
+def neighbor_mixing(indices: jax.Array, neighbors: jax.Array,
+                    key: jax.Array, max_fraction: float
+                    ) -> tuple[jax.Array, jax.Array]:
+  """(partner [n], fraction [n]) for moving each point towards a neighbour.
+
+  Point i becomes x_i + t (x_j - x_i), j a uniform draw among its k - 1
+  nearest neighbours and t ~ U(0, max_fraction) (see `mix`). The encoder
+  then sees the segments between neighbours, where held-out points lie,
+  not only the training points themselves.
+  """
+  column_key, fraction_key = jax.random.split(key)
+  column = jax.random.randint(column_key, indices.shape, 1,
+                              neighbors.shape[1])
+  partner = neighbors[indices, column]
+  fraction = jax.random.uniform(fraction_key, indices.shape,
+                                maxval=max_fraction)
+  return partner, fraction
+
+
+def mix(values: jax.Array, indices: jax.Array, partner: jax.Array,
+        fraction: jax.Array) -> jax.Array:
+  """values[indices] moved by `fraction` towards values[partner]."""
+  start = jnp.take(values, indices, axis=0)
+  fraction = fraction.reshape(fraction.shape + (1,) * (values.ndim - 1))
+  return start + fraction * (jnp.take(values, partner, axis=0) - start)
 
 
 def sample_negatives(key: jax.Array, num_points: int, shape

@@ -34,7 +34,8 @@ from flax import nnx
 
 from latent_jax import losses
 from latent_jax.train.step import TrainState, resolve_chunk_mode
-from latent_jax.umap.sampling import EdgeTable, sample_edges, sample_negatives
+from latent_jax.umap.sampling import (EdgeTable, mix, neighbor_mixing,
+                                      sample_edges, sample_negatives)
 
 PHASES = ("init", "umap")
 
@@ -50,6 +51,7 @@ class UMAPLossSettings(NamedTuple):
   autoencoder_loss: bool = False       # decoder gradient reaches the encoder
   global_correlation_loss_weight: float = 0.0
   full_batch: bool = False             # embed every point once per step
+  neighbor_mixing: float = 0.0         # max fraction towards a kNN (0: off)
 
 
 def squared_distances(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -83,11 +85,18 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
   def umap_loss(params, data, table: EdgeTable, targets, key):
     del targets
     model = nnx.merge(graphdef, params)
-    edge_key, pool_key, pick_key, corr_key = jax.random.split(key, 4)
+    edge_key, pool_key, pick_key, corr_key, mix_key = jax.random.split(key, 5)
     heads, tails = sample_edges(table, edge_key, batch_size)
+
+    def inputs(indices):
+      if settings.neighbor_mixing > 0:
+        return mix(data, indices, *neighbor_mixing(
+            indices, table.neighbors, mix_key, settings.neighbor_mixing))
+      return jnp.take(data, indices, axis=0)
+
     if settings.full_batch:
       # Small data: one pass over all points serves any number of edges.
-      everything = model.embed(data)
+      everything = model.embed(inputs(jnp.arange(data.shape[0])))
       negatives = sample_negatives(
           pool_key, data.shape[0],
           (batch_size, settings.negative_sample_rate))
@@ -99,10 +108,10 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
       picks = jax.random.randint(
           pick_key, (batch_size, settings.negative_sample_rate), 0,
           batch_size)
-      points = jnp.take(data, jnp.concatenate([heads, tails, pool]), axis=0)
-      z_head, z_tail, z_pool = jnp.split(model.embed(points), 3)
+      z_head, z_tail, z_pool = jnp.split(
+          model.embed(inputs(jnp.concatenate([heads, tails, pool]))), 3)
       z_negative = z_pool[picks]
-      head_points = points[:batch_size]
+      head_points = jnp.take(data, heads, axis=0)
     negative_sq = squared_distances(z_head[:, None, :], z_negative)
     cross_entropy = losses.umap_cross_entropy(
         squared_distances(z_head, z_tail), negative_sq, settings.a,
@@ -128,12 +137,19 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     return loss, terms
 
   def init_loss(params, data, table, targets, key):
-    del table
     model = nnx.merge(graphdef, params)
-    index = jax.random.randint(key, (init_batch_size,), 0, data.shape[0])
-    embedded = model.embed(jnp.take(data, index, axis=0))
-    loss = jnp.mean(squared_distances(embedded, jnp.take(targets, index,
-                                                         axis=0)))
+    index_key, mix_key = jax.random.split(key)
+    index = jax.random.randint(index_key, (init_batch_size,), 0,
+                               data.shape[0])
+    if settings.neighbor_mixing > 0:
+      # Mixed inputs regress onto equally mixed targets.
+      mixing = neighbor_mixing(index, table.neighbors, mix_key,
+                               settings.neighbor_mixing)
+      points, wanted = mix(data, index, *mixing), mix(targets, index, *mixing)
+    else:
+      points = jnp.take(data, index, axis=0)
+      wanted = jnp.take(targets, index, axis=0)
+    loss = jnp.mean(squared_distances(model.embed(points), wanted))
     return loss, {"init": loss}
 
   return {"umap": umap_loss, "init": init_loss}
