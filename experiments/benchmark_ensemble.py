@@ -16,13 +16,18 @@ over chunks of `--chunk` steps, compilation excluded; for the sequential
 runs a single run's rate / M, as M runs share the device) and their ratio.
 
 On a 2-core CPU the two come out about even (README, "Measured"): XLA:CPU
-gains little from running the members' convolutions in one program. On a
+runs each member's convolutions at the rate it runs one model's, so the
+ensemble can only gain the cores that one run leaves idle; on a CPU the
+benchmark prints the cores each program keeps busy (process CPU seconds per
+wall second) and the bound that puts on the gain. On a
 GPU or TPU, where one small VAE leaves the device mostly idle, run the same
 command to measure the gain.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
 import time
 
@@ -66,13 +71,26 @@ class _Run:
     self.images, self.keys = images, member_keys(config, members)
     self.setup_seconds = time.perf_counter() - started
     self.chunk_seconds = []
+    self.chunk_cpu_seconds = []
 
   def run(self, steps: int) -> None:
+    cpu_started = _process_cpu_seconds()
     started = time.perf_counter()
     self.state, metrics = self.chunk(self.state, self.images, *self.keys,
                                      steps)
     jax.block_until_ready(metrics)
     self.chunk_seconds.append(time.perf_counter() - started)
+    self.chunk_cpu_seconds.append(_process_cpu_seconds() - cpu_started)
+
+  def cores_used(self) -> float:
+    """Steady-state CPU seconds per wall second (compiling chunk left out)."""
+    return (sum(self.chunk_cpu_seconds[1:])
+            / max(sum(self.chunk_seconds[1:]), 1e-9))
+
+
+def _process_cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
 
   @property
   def wall_seconds(self) -> float:
@@ -112,7 +130,8 @@ def benchmark_ensemble() -> dict[str, float | str]:
   ensemble_rate = batch * chunk_steps / statistics.median(ensemble_chunks)
   single_rate = batch * chunk_steps / statistics.median(sequential_chunks)
   sequential_rate = single_rate / count
-  return {
+  cores_single = statistics.mean(run.cores_used() for run in singles)
+  results = {
       "device": str(jax.devices()[0].device_kind),
       "chunk_mode": resolve_chunk_mode(config.train.chunk_mode),
       "conv_batching": conv_batching,
@@ -129,3 +148,15 @@ def benchmark_ensemble() -> dict[str, float | str]:
       "images_per_sec_per_member_ratio_ensemble_over_sequential":
           ensemble_rate / sequential_rate,
   }
+  if jax.devices()[0].platform == "cpu":
+    # On a CPU, a program that already keeps every core busy at the same
+    # per-convolution rate cannot run M members more than
+    # cores / cores-used-by-one-run times faster than M runs in turn.
+    results.update({
+        "cpu_cores": os.cpu_count(),
+        "single_run_cores_used": cores_single,
+        "ensemble_cores_used": ensemble.cores_used(),
+        "ensemble_gain_bound_from_idle_cores":
+            os.cpu_count() / max(cores_single, 1e-9),
+    })
+  return results

@@ -20,7 +20,7 @@ from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.sampling import (make_edge_table, mix, neighbor_mixing,
                                       sample_edges)
-from latent_jax.umap.training import (UMAPLossSettings,
+from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
 
@@ -208,8 +208,8 @@ def test_reconstruction_gradient_reaches_encoder_only_if_asked(
                                 reconstruction_likelihood="bernoulli",
                                 autoencoder_loss=autoencoder_loss)
     loss = make_phase_losses(graphdef, settings, 64, 64)["umap"]
-    grads = jax.grad(lambda p: loss(p, data, table, None,
-                                    jax.random.key(0))[0])(params)
+    grads = jax.grad(lambda p: loss(p, TrainingData(data, data), table,
+                                    None, jax.random.key(0))[0])(params)
     return grads["encoder"]
 
   differences = jax.tree.leaves(jax.tree.map(
@@ -336,6 +336,8 @@ def test_bad_hyperparameters():
     ParametricUMAP(min_dist=2.0).fit(np.random.rand(30, 3))
   with pytest.raises(ValueError, match="neighbor_mixing"):
     ParametricUMAP(neighbor_mixing=1.5).fit(np.random.rand(30, 3))
+  with pytest.raises(ValueError, match="pca_components"):
+    ParametricUMAP(pca_components=-1).fit(np.random.rand(30, 3))
 
 
 def test_use_before_fit_and_shape_errors(fitted):
@@ -349,3 +351,35 @@ def test_use_before_fit_and_shape_errors(fitted):
     fitted.inverse_transform(np.zeros((3, 3)))
   with pytest.raises(ValueError, match="method"):
     fitted.inverse_transform(np.zeros((3, 2)), method="magic")
+
+
+def test_input_projection_matches_pca_and_round_trips(tmp_path):
+  from latent_jax.umap.projection import fit_projection, project
+  rng = np.random.default_rng(0)
+  # Ten well-separated principal axes (so they are well defined), noise.
+  scales = np.r_[np.linspace(10, 3, 10), np.full(110, 0.3)]
+  data = (rng.normal(size=(600, 120)) * scales @ scipy.stats.ortho_group.rvs(
+      120, random_state=0) + 2.0).astype(np.float32)
+  projection = fit_projection(data, 10, block_rows=256)  # several blocks
+  reference = PCA(10, svd_solver="full").fit(data)
+  np.testing.assert_allclose(projection.mean, reference.mean_, atol=1e-5)
+  # Same axes up to sign.
+  overlap = np.abs(np.sum(projection.components * reference.components_.T,
+                          axis=0))
+  np.testing.assert_allclose(overlap, 1.0, atol=1e-4)
+  projected = np.asarray(project(projection, jnp.asarray(data)))
+  np.testing.assert_allclose(np.abs(projected),
+                             np.abs(reference.transform(data)), atol=1e-3)
+  # Wide inputs go through it; the decoder still reconstructs input space.
+  reducer = ParametricUMAP(pca_components=10, decoder=True, **FAST)
+  reducer.fit(data)
+  assert reducer.input_projection_.components.shape == (120, 10)
+  assert reducer.inverse_transform(reducer.embedding_[:5]).shape == (5, 120)
+  reducer.save(str(tmp_path / "model"))
+  loaded = ParametricUMAP.load(str(tmp_path / "model"))
+  np.testing.assert_array_equal(loaded.transform(data[:50]),
+                                reducer.transform(data[:50]))
+  # Narrow inputs (64 <= 2 x 50 features) stay raw.
+  narrow = ParametricUMAP(**FAST)
+  narrow._check_hyperparameters()
+  assert narrow._fit_projection(data[:, :64]) is None

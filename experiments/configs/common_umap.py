@@ -46,6 +46,7 @@ def umap_section() -> ml_collections.ConfigDict:
   section.init_epochs = 200
   section.full_batch_max_points = 10_000
   section.neighbor_mixing = 0.5      # augmentation towards kNN; 0: off
+  section.pca_components = 50        # MLP encoder sees top PCs; 0: raw
   section.grad_clip_norm = 4.0
   return section
 

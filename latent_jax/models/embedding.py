@@ -40,9 +40,18 @@ class Embedder(nnx.Module):
 
 
 def build_embedder(arch: str, input_shape: Sequence[int], n_components: int,
-                   *, with_decoder: bool, rngs: nnx.Rngs) -> Embedder:
-  """An Embedder from a preset name of `latent_jax.models.PRESETS`."""
+                   *, with_decoder: bool, rngs: nnx.Rngs,
+                   encoder_input_shape: Sequence[int] | None = None
+                   ) -> Embedder:
+  """An Embedder from a preset name of `latent_jax.models.PRESETS`.
+
+  `encoder_input_shape`: what the encoder sees when it differs from the
+  data the decoder reconstructs (inputs projected by PCA first).
+  """
   encoder, decoder = build_encoder_decoder(arch, input_shape, n_components,
                                            rngs=rngs)
+  if encoder_input_shape is not None:
+    encoder, _ = build_encoder_decoder(arch, encoder_input_shape,
+                                       n_components, rngs=rngs)
   return Embedder(encoder, decoder if with_decoder else None, n_components,
                   rngs=rngs)

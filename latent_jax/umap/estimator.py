@@ -41,9 +41,12 @@ from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.layout import optimize_layout, rescale_to_box
+from latent_jax.umap.projection import (InputProjection, fit_projection,
+                                        project)
 from latent_jax.umap.sampling import make_edge_table
 from latent_jax.umap.spectral import spectral_coordinates
-from latent_jax.umap.training import UMAPLossSettings, make_umap_chunk
+from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
+                                      make_umap_chunk)
 
 DEFAULT_UMAP_STEPS = 1000
 MAX_INIT_STEPS = 2000
@@ -122,6 +125,14 @@ class ParametricUMAP:
       (measured on the digits, 3 seeds, 0.5: held-out trustworthiness
       0.934 -> 0.949, 5-NN accuracy 0.912 -> 0.932; training set
       0.986 -> 0.982).
+    pca_components: MLP encoders see inputs with more than twice this many
+      features projected onto their top `pca_components` principal
+      components (fitted on the training data, then fixed; projection.py);
+      the graph, decoder and inverse transform stay in input space. 0: off.
+      It makes the encoder's first layer cheap (5,000 x 784 digits: fit
+      1.8x faster, quality unchanged); on narrower inputs the saving is
+      small and the measured held-out quality drops (digits, 64 -> 50), so
+      those stay raw.
   """
 
   def __init__(self, n_components: int = 2, n_neighbors: int = 15,
@@ -144,7 +155,7 @@ class ParametricUMAP:
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
-               neighbor_mixing: float = 0.5):
+               neighbor_mixing: float = 0.5, pca_components: int = 50):
     self.n_components = n_components
     self.n_neighbors = n_neighbors
     self.min_dist = min_dist
@@ -177,6 +188,7 @@ class ParametricUMAP:
     self.steps_per_call = steps_per_call
     self.full_batch_max_points = full_batch_max_points
     self.neighbor_mixing = neighbor_mixing
+    self.pca_components = pca_components
     self._model = None
 
   # --- Introspection -------------------------------------------------------
@@ -210,6 +222,10 @@ class ParametricUMAP:
   def _check_hyperparameters(self) -> None:
     positive_ints = ("n_components", "n_neighbors", "batch_size",
                      "negative_sample_rate", "steps_per_call")
+    if not isinstance(self.pca_components, (int, np.integer)) or (
+        self.pca_components < 0):
+      raise ValueError(f"pca_components must be an integer >= 0 (0: no "
+                       f"projection), got {self.pca_components!r}.")
     for name in positive_ints:
       value = getattr(self, name)
       if not isinstance(value, (int, np.integer)) or value < 1:
@@ -375,16 +391,36 @@ class ParametricUMAP:
     self.input_shape_ = tuple(array.shape[1:])
     seed = self._seed()
     self._build_graph(array)
+    self.input_projection_ = self._fit_projection(array)
     self.reconstruction_likelihood_ = self._reconstruction_likelihood(array)
-    self._model = build_embedder(self._preset(), self.input_shape_,
-                                 self.n_components,
-                                 with_decoder=self.has_decoder,
-                                 rngs=nnx.Rngs(seed))
+    self._model = self._build_model(seed)
     self.plan_ = self._plan(len(array), len(self.edges_.weight))
     self._edge_table = make_edge_table(
         self.edges_.head, self.edges_.tail, self.edges_.weight,
         neighbors=self._knn_indices if self.neighbor_mixing > 0 else None)
     self._targets = self._init_targets(len(array), seed)
+
+  def _fit_projection(self, array: np.ndarray) -> InputProjection | None:
+    """The PCA in front of an MLP encoder, when the inputs are wider."""
+    num_features = math.prod(array.shape[1:])
+    if (PRESETS[self._preset()]["family"] != "mlp"
+        or not 0 < 2 * self.pca_components < num_features):
+      return None
+    started = time.perf_counter()
+    projection = fit_projection(array.reshape(len(array), -1),
+                                self.pca_components)
+    self.timings_["pca"] = time.perf_counter() - started
+    self._log(f"PCA {num_features} -> {self.pca_components} features for "
+              f"the encoder: {self.timings_['pca']:.2f} s")
+    return projection
+
+  def _build_model(self, seed: int):
+    projection = self.input_projection_
+    return build_embedder(
+        self._preset(), self.input_shape_, self.n_components,
+        with_decoder=self.has_decoder, rngs=nnx.Rngs(seed),
+        encoder_input_shape=(None if projection is None
+                             else (projection.components.shape[1],)))
 
   def _init_targets(self, num_points: int, seed: int) -> np.ndarray | None:
     """Coordinates the init phase regresses onto (None: no init phase)."""
@@ -447,6 +483,7 @@ class ParametricUMAP:
     """`what` ("embed" / "decode:<likelihood>") over fixed-size batches."""
     graphdef, params = nnx.split(self._model)
     apply = _compiled_apply(graphdef, what)
+    projection = self.input_projection_ if what == "embed" else None
     batch_size = min(batch_size, len(inputs))
     outputs = []
     for start in range(0, len(inputs), batch_size):
@@ -456,7 +493,7 @@ class ParametricUMAP:
         batch = np.concatenate(
             [batch, np.zeros((batch_size - stop, *batch.shape[1:]),
                              batch.dtype)])
-      outputs.append(apply(params, batch)[:stop])
+      outputs.append(apply(params, projection, batch)[:stop])
     return np.asarray(jnp.concatenate(outputs))
 
   def transform(self, X) -> np.ndarray:
@@ -535,6 +572,10 @@ class ParametricUMAP:
               allow_pickle=False)
     scipy.sparse.save_npz(os.path.join(path, "graph.npz"),
                           scipy.sparse.csr_matrix(self.graph_))
+    if self.input_projection_ is not None:
+      for name, values in self.input_projection_._asdict().items():
+        np.save(os.path.join(path, f"pca_{name}.npy"), values,
+                allow_pickle=False)
 
   @classmethod
   def load(cls, path: str) -> "ParametricUMAP":
@@ -552,10 +593,12 @@ class ParametricUMAP:
     reducer._a, reducer._b = meta["a"], meta["b"]
     reducer.reconstruction_likelihood_ = meta["reconstruction_likelihood"]
     reducer.loss_history_ = meta["loss_history"]
-    model = build_embedder(reducer._preset(), reducer.input_shape_,
-                           reducer.n_components,
-                           with_decoder=reducer.has_decoder,
-                           rngs=nnx.Rngs(0))
+    reducer.input_projection_ = None
+    if os.path.exists(os.path.join(path, "pca_mean.npy")):
+      reducer.input_projection_ = InputProjection(*(
+          np.load(os.path.join(path, f"pca_{name}.npy"))
+          for name in InputProjection._fields))
+    model = reducer._build_model(0)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             nnx.state(model, nnx.Param))
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"),
@@ -572,11 +615,12 @@ class ParametricUMAP:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_apply(graphdef: nnx.GraphDef, what: str) -> Callable:
-  """Jitted `(params, batch) -> outputs` for "embed" or "decode:<likelihood>"."""
-  def apply(params, batch):
+  """Jitted `(params, projection, batch) -> outputs` for "embed" or
+  "decode:<likelihood>" (projection: the encoder's PCA, or None)."""
+  def apply(params, projection, batch):
     model = nnx.merge(graphdef, params)
     if what == "embed":
-      return model.embed(batch)
+      return model.embed(project(projection, batch))
     return losses.decoder_mean(what.split(":")[1], model.decode(batch))
   return jax.jit(apply)
 
@@ -617,7 +661,12 @@ class Trainer:
                                  chunk_mode=chunk_mode)
     self.table = reducer._edge_table
     self.array = array
-    self.data = jax.device_put(array)
+    originals = jax.device_put(array)
+    projection = reducer.input_projection_
+    self.data = TrainingData(
+        inputs=(originals if projection is None else jax.jit(project)(
+            projection, originals)),
+        originals=originals)
     targets = reducer._targets
     if targets is None:  # no init phase: nothing to regress onto
       targets = np.zeros((len(array), reducer.n_components), np.float32)

@@ -58,8 +58,9 @@ def reducer_from_config(config: ml_collections.ConfigDict) -> ParametricUMAP:
       chunk_mode=config.train.chunk_mode,
       steps_per_call=config.train.steps_per_call,
       full_batch_max_points=umap.full_batch_max_points,
-      # Runs written before the augmentation existed trained without it.
-      neighbor_mixing=umap.get("neighbor_mixing", 0.0))
+      # Runs written before these options existed trained without them.
+      neighbor_mixing=umap.get("neighbor_mixing", 0.0),
+      pca_components=umap.get("pca_components", 0))
 
 
 def _validate(config) -> None:

@@ -40,6 +40,12 @@ from latent_jax.umap.sampling import (EdgeTable, mix, neighbor_mixing,
 PHASES = ("init", "umap")
 
 
+class TrainingData(NamedTuple):
+  """The training set on the device."""
+  inputs: jax.Array     # what the encoder sees (PCA-projected or raw)
+  originals: jax.Array  # the data itself: decoder targets, input distances
+
+
 class UMAPLossSettings(NamedTuple):
   """Static settings of the UMAP phase's loss."""
   a: float
@@ -82,36 +88,36 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                       ) -> dict[str, Callable]:
   """{phase: loss_fn(params, data, edges, targets, key) -> (loss, terms)}."""
 
-  def umap_loss(params, data, table: EdgeTable, targets, key):
+  def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key):
     del targets
     model = nnx.merge(graphdef, params)
     edge_key, pool_key, pick_key, corr_key, mix_key = jax.random.split(key, 5)
     heads, tails = sample_edges(table, edge_key, batch_size)
 
+    num_points = data.inputs.shape[0]
+
     def inputs(indices):
       if settings.neighbor_mixing > 0:
-        return mix(data, indices, *neighbor_mixing(
+        return mix(data.inputs, indices, *neighbor_mixing(
             indices, table.neighbors, mix_key, settings.neighbor_mixing))
-      return jnp.take(data, indices, axis=0)
+      return jnp.take(data.inputs, indices, axis=0)
 
     if settings.full_batch:
       # Small data: one pass over all points serves any number of edges.
-      everything = model.embed(inputs(jnp.arange(data.shape[0])))
+      everything = model.embed(inputs(jnp.arange(num_points)))
       negatives = sample_negatives(
-          pool_key, data.shape[0],
-          (batch_size, settings.negative_sample_rate))
+          pool_key, num_points, (batch_size, settings.negative_sample_rate))
       z_head, z_tail = everything[heads], everything[tails]
       z_negative = everything[negatives]
-      head_points = jnp.take(data, heads, axis=0)
     else:
-      pool = sample_negatives(pool_key, data.shape[0], (batch_size,))
+      pool = sample_negatives(pool_key, num_points, (batch_size,))
       picks = jax.random.randint(
           pick_key, (batch_size, settings.negative_sample_rate), 0,
           batch_size)
       z_head, z_tail, z_pool = jnp.split(
           model.embed(inputs(jnp.concatenate([heads, tails, pool]))), 3)
       z_negative = z_pool[picks]
-      head_points = jnp.take(data, heads, axis=0)
+    head_points = jnp.take(data.originals, heads, axis=0)
     negative_sq = squared_distances(z_head[:, None, :], z_negative)
     cross_entropy = losses.umap_cross_entropy(
         squared_distances(z_head, z_tail), negative_sq, settings.a,
@@ -140,14 +146,15 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     model = nnx.merge(graphdef, params)
     index_key, mix_key = jax.random.split(key)
     index = jax.random.randint(index_key, (init_batch_size,), 0,
-                               data.shape[0])
+                               data.inputs.shape[0])
     if settings.neighbor_mixing > 0:
       # Mixed inputs regress onto equally mixed targets.
       mixing = neighbor_mixing(index, table.neighbors, mix_key,
                                settings.neighbor_mixing)
-      points, wanted = mix(data, index, *mixing), mix(targets, index, *mixing)
+      points = mix(data.inputs, index, *mixing)
+      wanted = mix(targets, index, *mixing)
     else:
-      points = jnp.take(data, index, axis=0)
+      points = jnp.take(data.inputs, index, axis=0)
       wanted = jnp.take(targets, index, axis=0)
     loss = jnp.mean(squared_distances(model.embed(points), wanted))
     return loss, {"init": loss}
@@ -162,7 +169,8 @@ def make_umap_chunk(graphdef: nnx.GraphDef,
                     ) -> Callable:
   """Builds `chunk(state, phase, data, table, targets, key, num_steps)`.
 
-  `phase` is one of `PHASES` (a chunk never crosses a phase boundary);
+  `data` is a `TrainingData`; `phase` is one of `PHASES` (a chunk never
+  crosses a phase boundary);
   `targets` are the coordinates [N, n_components] that "init" regresses
   onto (ignored by "umap"). Returns (state, metrics) with the
   chunk's mean `loss`, per-term means, `grad_norm`, `num_steps` and

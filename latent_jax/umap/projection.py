@@ -1,0 +1,52 @@
+"""A fixed PCA projection in front of an MLP encoder.
+
+High-dimensional inputs (784 pixels) make the encoder's first layer the
+largest cost of every training step, while a few dozen principal components
+keep nearly all of the structure the kNN graph sees (the usual UMAP practice
+of PCA to ~50 dimensions). The projection is fitted once on the training
+data and stays fixed: the encoder sees `(x - mean) @ components`; the kNN
+graph, the decoder's targets and the inverse transform stay in input space.
+Measured on 5,000 x 784 MNIST-like digits: training 2.2x faster, embedding
+quality unchanged (experiments.benchmark umap; README).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class InputProjection(NamedTuple):
+  mean: np.ndarray        # float32 [D]
+  components: np.ndarray  # float32 [D, p], orthonormal columns
+
+
+def fit_projection(flat: np.ndarray, num_components: int,
+                   block_rows: int = 65536) -> InputProjection:
+  """Top `num_components` principal axes of `flat` [N, D].
+
+  From the D x D covariance (accumulated over row blocks on the device, so
+  memory stays O(D^2 + block * D) for any N) and a float64 eigendecomposition.
+  """
+  flat = np.asarray(flat, np.float32)
+  mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
+  covariance = jnp.zeros((flat.shape[1], flat.shape[1]), jnp.float32)
+  centred_gram = jax.jit(lambda block, m: (block - m).T @ (block - m))
+  for start in range(0, len(flat), block_rows):
+    covariance += centred_gram(jnp.asarray(flat[start:start + block_rows]),
+                               jnp.asarray(mean))
+  _, vectors = np.linalg.eigh(np.asarray(covariance, np.float64))
+  components = vectors[:, ::-1][:, :num_components]  # largest first
+  return InputProjection(mean, np.ascontiguousarray(components, np.float32))
+
+
+def project(projection: InputProjection | None, inputs: jax.Array
+            ) -> jax.Array:
+  """[B, ...] inputs -> [B, p] (or the inputs unchanged without one)."""
+  if projection is None:
+    return inputs
+  flat = inputs.reshape(inputs.shape[0], -1)
+  return (flat - projection.mean) @ projection.components
