@@ -51,6 +51,11 @@ _CONV_BATCHING = flags.DEFINE_string(
     "auto, per_member or grouped.")
 
 
+def _process_cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
 class _Run:
   """One training program (an ensemble, or one single model) being timed."""
 
@@ -86,11 +91,6 @@ class _Run:
     """Steady-state CPU seconds per wall second (compiling chunk left out)."""
     return (sum(self.chunk_cpu_seconds[1:])
             / max(sum(self.chunk_seconds[1:]), 1e-9))
-
-
-def _process_cpu_seconds() -> float:
-  usage = resource.getrusage(resource.RUSAGE_SELF)
-  return usage.ru_utime + usage.ru_stime
 
   @property
   def wall_seconds(self) -> float:
