@@ -107,11 +107,13 @@ def _ours(train, train_labels, test, test_labels) -> dict[str, float]:
 
 
 def _embed_flops_per_point(reducer, data) -> float:
-  """XLA's FLOP count of the jitted encoder, per input row."""
+  """XLA's FLOP count of the jitted encoder (PCA included), per input row."""
   import jax  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
+  from latent_jax.umap.projection import project  # pylint: disable=g-import-not-at-top
   graphdef, params = nnx.split(reducer._model)  # pylint: disable=protected-access
-  embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(x))
+  embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(
+      project(reducer.input_projection_, x)))
   batch = data[:1024]
   cost = embed.lower(params, batch).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
