@@ -80,15 +80,23 @@ def ensemble_members(config) -> tuple[Member, ...]:
   return tuple(Member(i, w, s) for i, (w, s) in enumerate(pairs))
 
 
-def resolve_conv_batching(mode: str, platform: str | None = None) -> str:
-  """"auto" -> "per_member" on CPU, "grouped" on GPU/TPU (module doc)."""
-  if mode not in CONV_BATCHING:
-    raise ValueError(f"Invalid config value ensemble.conv_batching={mode!r}:"
-                     f" must be one of {list(CONV_BATCHING)}.")
+def resolve_platform_mode(key: str, mode: str, choices: Sequence[str],
+                          on_cpu: str, on_accelerator: str,
+                          platform: str | None = None) -> str:
+  """Checks config value `key`; "auto" -> the choice for this platform."""
+  if mode not in choices:
+    raise ValueError(f"Invalid config value {key}={mode!r}: must be one of "
+                     f"{list(choices)}.")
   if mode != "auto":
     return mode
   platform = platform or jax.default_backend()
-  return "per_member" if platform == "cpu" else "grouped"
+  return on_cpu if platform == "cpu" else on_accelerator
+
+
+def resolve_conv_batching(mode: str, platform: str | None = None) -> str:
+  """"auto" -> "per_member" on CPU, "grouped" on GPU/TPU (module doc)."""
+  return resolve_platform_mode("ensemble.conv_batching", mode, CONV_BATCHING,
+                               "per_member", "grouped", platform)
 
 
 def stack_members(trees: Sequence[Any]) -> Any:

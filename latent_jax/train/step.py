@@ -40,7 +40,7 @@ import optax
 from flax import nnx
 
 from latent_jax import losses
-from latent_jax.train.ensemble import vmap_members
+from latent_jax.train.ensemble import resolve_platform_mode, vmap_members
 
 # Bit flags naming which quantity first became NaN/Inf.
 NONFINITE_TERMS = ("recon", "kl", "gradient")
@@ -70,13 +70,8 @@ SYNC_EVERY = 10  # dispatch mode with a stop callback: max steps queued ahead
 
 def resolve_chunk_mode(mode: str, platform: str | None = None) -> str:
   """"auto" -> "dispatch" on CPU, "device_loop" on GPU/TPU (see module doc)."""
-  if mode not in CHUNK_MODES:
-    raise ValueError(f"Invalid config value train.chunk_mode={mode!r}: must "
-                     f"be one of {list(CHUNK_MODES)}.")
-  if mode != "auto":
-    return mode
-  platform = platform or jax.default_backend()
-  return "dispatch" if platform == "cpu" else "device_loop"
+  return resolve_platform_mode("train.chunk_mode", mode, CHUNK_MODES,
+                               "dispatch", "device_loop", platform)
 
 
 def init_ensemble_state(member_params: Any, optimizer:
