@@ -18,8 +18,9 @@ from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
-from latent_jax.umap.sampling import (make_edge_table, mix, neighbor_mixing,
-                                      sample_edges)
+from latent_jax.umap.sampling import (draw_bits, index_from_bits,
+                                      make_edge_table, mix, neighbor_mixing,
+                                      sample_edges, uniform_from_bits)
 from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
@@ -135,6 +136,29 @@ def test_edge_sampler_frequencies_match_weights(digits):
   weights = edges.weight.astype(np.float64)
   expected = weights / weights.sum() * len(code)
   assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
+
+
+def test_values_from_bits_match_exact_integer_arithmetic():
+  bits = draw_bits(jax.random.key(0), {"a": (3, 50_000), "b": (7,)})
+  assert bits["a"].shape == (3, 50_000) and bits["b"].shape == (7,)
+  assert bits["a"].dtype == jnp.uint32
+  flat = np.asarray(bits["a"]).reshape(-1)
+  wide = flat.astype(np.uint64)
+  for n in (1, 2, 15, 5000, 65_537, 1_000_003, 2**31 - 1):
+    ours = np.asarray(jax.jit(index_from_bits, static_argnums=1)(
+        bits["a"], n)).reshape(-1)
+    # floor(bits * n / 2^32) in exact 64-bit integers.
+    np.testing.assert_array_equal(ours, (wide * np.uint64(n)) >> np.uint64(32))
+    assert ours.min() >= 0 and ours.max() < n
+  # Small n: every value equally often (chi-square).
+  assert scipy.stats.chisquare(np.bincount(
+      np.asarray(index_from_bits(bits["a"], 15)).reshape(-1))).pvalue > 1e-3
+  uniform = np.asarray(uniform_from_bits(bits["a"])).reshape(-1)
+  np.testing.assert_array_equal(uniform, (flat >> 8) / 2.0**24)
+  assert 0 <= uniform.min() and uniform.max() < 1
+  assert scipy.stats.kstest(uniform, "uniform").pvalue > 1e-3
+  with pytest.raises(ValueError, match="n must be"):
+    index_from_bits(bits["a"], 0)
 
 
 def test_neighbor_mixing_moves_points_along_knn_segments(digits):

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from latent_jax.umap.sampling import EdgeTable, sample_edges
+from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
+                                      index_from_bits)
 
 GRADIENT_CLIP = 4.0  # UMAP clips every gradient coordinate to [-4, 4]
 
@@ -50,10 +51,11 @@ def optimize_layout(positions: jax.Array, table: EdgeTable, key: jax.Array,
     return jnp.clip(value, -GRADIENT_CLIP, GRADIENT_CLIP)
 
   def step(i, positions):
-    edge_key, negative_key = jax.random.split(jax.random.fold_in(key, i))
-    heads, tails = sample_edges(table, edge_key, batch_size)
-    negatives = jax.random.randint(
-        negative_key, (batch_size, negative_sample_rate), 0, num_points)
+    bits = draw_bits(jax.random.fold_in(key, i), {
+        "edges": (2, batch_size),
+        "negatives": (batch_size, negative_sample_rate)})
+    heads, tails = edges_from_bits(table, bits["edges"])
+    negatives = index_from_bits(bits["negatives"], num_points)
     alpha = initial_alpha * (1.0 - i / num_steps)
     z_head, z_tail = positions[heads], positions[tails]
 

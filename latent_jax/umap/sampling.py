@@ -12,10 +12,18 @@ blocks of `BLOCK_SIZE` edges chosen by a block-level CDF, then an edge inside
 the block by a CDF normalised within the block. Both are computed in float64
 on the host; each level then has at most a few thousand float32 entries per
 unit of probability mass it must resolve.
+
+Random numbers: a training step needs several kinds (edge draws, negatives,
+mixing partners and fractions). `draw_bits` makes them all with one
+threefry call and `uniform_from_bits` / `index_from_bits` turn the bits into
+values. Each `jax.random.uniform` / `randint` is its own threefry program:
+on a CPU one step's half-dozen of them cost ~0.6 s of compilation and ~1 ms
+of every step (randint also draws twice the bits it returns).
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -69,47 +77,96 @@ def _search_blocks(flat_cdf: jax.Array, block: jax.Array, u: jax.Array,
   A vectorised bisection (log2(block_size) gathers of one value per sample)
   instead of gathering whole [num, block_size] rows.
   """
-  lo = block * block_size
-  hi = lo + block_size - 1
-  for _ in range(max(block_size - 1, 1).bit_length()):
+  def halve(_, bounds):
+    lo, hi = bounds
     mid = (lo + hi) // 2
     go_right = jnp.take(flat_cdf, mid) <= u
-    lo = jnp.where(go_right, mid + 1, lo)
-    hi = jnp.where(go_right, hi, mid)
+    return jnp.where(go_right, mid + 1, lo), jnp.where(go_right, hi, mid)
+
+  lo = block * block_size
+  # A loop, not unrolled: fewer fused kernels for XLA to compile.
+  lo, hi = jax.lax.fori_loop(0, max(block_size - 1, 1).bit_length(), halve,
+                             (lo, lo + block_size - 1))
   return jnp.minimum(lo, hi)
+
+
+def draw_bits(key: jax.Array, shapes: dict[str, tuple[int, ...]]
+              ) -> dict[str, jax.Array]:
+  """{name: uint32 random bits of that shape}, all from one threefry call."""
+  sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+  flat = jax.random.bits(key, (sum(sizes.values()),), jnp.uint32)
+  bits, offset = {}, 0
+  for name, shape in shapes.items():
+    bits[name] = flat[offset:offset + sizes[name]].reshape(shape)
+    offset += sizes[name]
+  return bits
+
+
+def uniform_from_bits(bits: jax.Array) -> jax.Array:
+  """float32 in [0, 1): the top 24 bits, which float32 holds exactly."""
+  return (bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+
+
+def index_from_bits(bits: jax.Array, n: int) -> jax.Array:
+  """int32 in [0, n): floor(bits * n / 2^32), off uniform by < n / 2^32.
+
+  The 64-bit product is formed from 16-bit halves (JAX runs in 32 bits by
+  default).
+  """
+  if not 0 < n < 2**31:
+    raise ValueError(f"n must be in [1, 2^31), got {n}.")
+  bits_high, bits_low = bits >> 16, bits & 0xFFFF
+  n_high, n_low = jnp.uint32(n >> 16), jnp.uint32(n & 0xFFFF)
+  upper, lower = bits_high * n_low, bits_low * n_high
+  middle = ((bits_low * n_low) >> 16) + (upper & 0xFFFF) + (lower & 0xFFFF)
+  high = bits_high * n_high + (upper >> 16) + (lower >> 16) + (middle >> 16)
+  return high.astype(jnp.int32)
+
+
+def edges_from_bits(table: EdgeTable, bits: jax.Array
+                    ) -> tuple[jax.Array, jax.Array]:
+  """(head, tail) of `bits.shape[1]` edges drawn with probability ~ weight.
+
+  bits: uint32 [2, num] (`draw_bits`): row 0 picks the block, row 1 the
+  edge inside it.
+  """
+  block = jnp.searchsorted(table.block_cdf, uniform_from_bits(bits[0]),
+                           side="right")
+  block = jnp.minimum(block, table.block_cdf.shape[0] - 1)
+  edge = _search_blocks(table.within_cdf.reshape(-1), block,
+                        uniform_from_bits(bits[1]),
+                        table.within_cdf.shape[1])
+  return jnp.take(table.head, edge), jnp.take(table.tail, edge)
 
 
 def sample_edges(table: EdgeTable, key: jax.Array, num: int
                  ) -> tuple[jax.Array, jax.Array]:
   """(head [num], tail [num]) of edges drawn with probability ~ weight."""
-  block_key, within_key = jax.random.split(key)
-  block = jnp.searchsorted(table.block_cdf,
-                           jax.random.uniform(block_key, (num,)),
-                           side="right")
-  block = jnp.minimum(block, table.block_cdf.shape[0] - 1)
-  edge = _search_blocks(table.within_cdf.reshape(-1), block,
-                        jax.random.uniform(within_key, (num,)),
-                        table.within_cdf.shape[1])
-  return jnp.take(table.head, edge), jnp.take(table.tail, edge)
+  return edges_from_bits(table, jax.random.bits(key, (2, num), jnp.uint32))
 
 
-def neighbor_mixing(indices: jax.Array, neighbors: jax.Array,
-                    key: jax.Array, max_fraction: float
-                    ) -> tuple[jax.Array, jax.Array]:
+def mixing_from_bits(indices: jax.Array, neighbors: jax.Array,
+                     bits: jax.Array, max_fraction: float
+                     ) -> tuple[jax.Array, jax.Array]:
   """(partner [n], fraction [n]) for moving each point towards a neighbour.
 
   Point i becomes x_i + t (x_j - x_i), j a uniform draw among its k - 1
   nearest neighbours and t ~ U(0, max_fraction) (see `mix`). The encoder
   then sees the segments between neighbours, where held-out points lie,
-  not only the training points themselves.
+  not only the training points themselves. bits: uint32 [2, n].
   """
-  column_key, fraction_key = jax.random.split(key)
-  column = jax.random.randint(column_key, indices.shape, 1,
-                              neighbors.shape[1])
+  column = 1 + index_from_bits(bits[0], neighbors.shape[1] - 1)
   partner = neighbors[indices, column]
-  fraction = jax.random.uniform(fraction_key, indices.shape,
-                                maxval=max_fraction)
-  return partner, fraction
+  return partner, max_fraction * uniform_from_bits(bits[1])
+
+
+def neighbor_mixing(indices: jax.Array, neighbors: jax.Array,
+                    key: jax.Array, max_fraction: float
+                    ) -> tuple[jax.Array, jax.Array]:
+  """`mixing_from_bits` with its bits drawn from `key`."""
+  return mixing_from_bits(
+      indices, neighbors,
+      jax.random.bits(key, (2,) + indices.shape, jnp.uint32), max_fraction)
 
 
 def mix(values: jax.Array, indices: jax.Array, partner: jax.Array,
@@ -118,9 +175,3 @@ def mix(values: jax.Array, indices: jax.Array, partner: jax.Array,
   start = jnp.take(values, indices, axis=0)
   fraction = fraction.reshape(fraction.shape + (1,) * (values.ndim - 1))
   return start + fraction * (jnp.take(values, partner, axis=0) - start)
-
-
-def sample_negatives(key: jax.Array, num_points: int, shape
-                     ) -> jax.Array:
-  """Uniform point indices for negative (repulsive) samples."""
-  return jax.random.randint(key, shape, 0, num_points, dtype=jnp.int32)

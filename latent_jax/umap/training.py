@@ -34,8 +34,8 @@ from flax import nnx
 
 from latent_jax import losses
 from latent_jax.train.step import TrainState, resolve_chunk_mode
-from latent_jax.umap.sampling import (EdgeTable, mix, neighbor_mixing,
-                                      sample_edges, sample_negatives)
+from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
+                                      index_from_bits, mix, mixing_from_bits)
 
 PHASES = ("init", "umap")
 
@@ -91,29 +91,33 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
   def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key):
     del targets
     model = nnx.merge(graphdef, params)
-    edge_key, pool_key, pick_key, corr_key, mix_key = jax.random.split(key, 5)
-    heads, tails = sample_edges(table, edge_key, batch_size)
-
     num_points = data.inputs.shape[0]
+    num_negatives = settings.negative_sample_rate
+    # Points embedded this step: all of them, or heads + tails + a pool.
+    num_embedded = num_points if settings.full_batch else 3 * batch_size
+    bits = draw_bits(key, {
+        "edges": (2, batch_size),
+        "negatives": (batch_size, num_negatives),
+        "pool": (0 if settings.full_batch else batch_size,),
+        "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0)})
+    heads, tails = edges_from_bits(table, bits["edges"])
 
     def inputs(indices):
       if settings.neighbor_mixing > 0:
-        return mix(data.inputs, indices, *neighbor_mixing(
-            indices, table.neighbors, mix_key, settings.neighbor_mixing))
+        return mix(data.inputs, indices, *mixing_from_bits(
+            indices, table.neighbors, bits["mixing"],
+            settings.neighbor_mixing))
       return jnp.take(data.inputs, indices, axis=0)
 
     if settings.full_batch:
       # Small data: one pass over all points serves any number of edges.
       everything = model.embed(inputs(jnp.arange(num_points)))
-      negatives = sample_negatives(
-          pool_key, num_points, (batch_size, settings.negative_sample_rate))
+      negatives = index_from_bits(bits["negatives"], num_points)
       z_head, z_tail = everything[heads], everything[tails]
       z_negative = everything[negatives]
     else:
-      pool = sample_negatives(pool_key, num_points, (batch_size,))
-      picks = jax.random.randint(
-          pick_key, (batch_size, settings.negative_sample_rate), 0,
-          batch_size)
+      pool = index_from_bits(bits["pool"], num_points)
+      picks = index_from_bits(bits["negatives"], batch_size)
       z_head, z_tail, z_pool = jnp.split(
           model.embed(inputs(jnp.concatenate([heads, tails, pool]))), 3)
       z_negative = z_pool[picks]
@@ -136,21 +140,23 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
               num_values)
       loss = loss + settings.reconstruction_weight * terms["reconstruction"]
     if settings.global_correlation_loss_weight > 0:
-      terms["correlation"] = global_correlation_loss(head_points, z_head,
-                                                     corr_key)
+      terms["correlation"] = global_correlation_loss(
+          head_points, z_head, jax.random.fold_in(key, 1))
       loss = loss + (settings.global_correlation_loss_weight
                      * terms["correlation"])
     return loss, terms
 
   def init_loss(params, data, table, targets, key):
     model = nnx.merge(graphdef, params)
-    index_key, mix_key = jax.random.split(key)
-    index = jax.random.randint(index_key, (init_batch_size,), 0,
-                               data.inputs.shape[0])
+    num_points = data.inputs.shape[0]
+    bits = draw_bits(key, {
+        "index": (init_batch_size,),
+        "mixing": (2, init_batch_size if settings.neighbor_mixing > 0 else 0)})
+    index = index_from_bits(bits["index"], num_points)
     if settings.neighbor_mixing > 0:
       # Mixed inputs regress onto equally mixed targets.
-      mixing = neighbor_mixing(index, table.neighbors, mix_key,
-                               settings.neighbor_mixing)
+      mixing = mixing_from_bits(index, table.neighbors, bits["mixing"],
+                                settings.neighbor_mixing)
       points = mix(data.inputs, index, *mixing)
       wanted = mix(targets, index, *mixing)
     else:
