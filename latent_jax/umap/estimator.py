@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -45,10 +46,17 @@ from latent_jax.umap.projection import (InputProjection, fit_projection,
                                         project)
 from latent_jax.umap.sampling import make_edge_table
 from latent_jax.umap.spectral import spectral_coordinates
-from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
-                                      make_umap_chunk)
+from latent_jax.umap.training import (PHASES, TrainingData,
+                                      UMAPLossSettings, make_umap_chunk)
 
 DEFAULT_UMAP_STEPS = 1000
+# Full-batch mode (every point embedded each step): the default budget of
+# network work, in points embedded, spread over [MIN, MAX] steps. Like
+# umap-learn's 500 epochs for small data and 200 for large, small data gets
+# more (cheaper) steps. Measured (python -m experiments.benchmark umap):
+# 5,000 x 784 at ~600 steps matches 1,000 steps at learning rate 1e-2.
+FULL_BATCH_POINT_BUDGET = 3_000_000
+FULL_BATCH_STEPS = (600, 1500)
 MAX_INIT_STEPS = 2000
 ENCODER_ALIASES = {"mlp": "umap_mlp", "conv": "small"}
 HYPERPARAMETERS_FILE = "hyperparameters.json"
@@ -66,6 +74,9 @@ class TrainingPlan:
   def total_steps(self) -> int:
     """Network steps (the layout runs before them, in one device call)."""
     return self.init_steps + self.umap_steps
+
+  def phase_steps(self, phase: str) -> int:
+    return {"init": self.init_steps, "umap": self.umap_steps}[phase]
 
   def phase_at(self, step: int) -> tuple[str, int]:
     """(phase, last step of that phase + 1) for a global network step."""
@@ -108,6 +119,9 @@ class ParametricUMAP:
       (paraDime's recipe), or skip the phase if neither is on.
     layout_epochs: passes over the weighted edge list for that layout.
     init_epochs: passes over the points while regressing onto the layout.
+    init_batch_size: points per step of that regression (small batches:
+      more updates for the same work; measured on 5,000 x 784, 200 steps
+      of 512 points regress as well as 200 of all 5,000).
     repulsion_strength, set_op_mix_ratio, local_connectivity: as umap-learn.
     grad_clip_norm: global-norm gradient clipping (0: off).
     weight_decay: AdamW's decoupled weight decay (0: plain Adam).
@@ -139,14 +153,15 @@ class ParametricUMAP:
                min_dist: float = 0.1, spread: float = 1.0,
                metric: str = "euclidean", n_epochs: int | None = None,
                batch_size: int = 8192, negative_sample_rate: int = 5,
-               learning_rate: float = 1e-2, encoder: str = "mlp",
+               learning_rate: float = 3e-2, encoder: str = "mlp",
                decoder: bool = False, parametric_reconstruction: bool = False,
                reconstruction_weight: float = 1.0,
                autoencoder_loss: bool = False,
                reconstruction_loss: str = "auto",
                global_correlation_loss_weight: float = 0.0,
                spectral_init: bool = True, layout_init: bool = True,
-               layout_epochs: int = 30, init_epochs: int = 200,
+               layout_epochs: int = 20, init_epochs: int = 20,
+               init_batch_size: int = 512,
                repulsion_strength: float = 1.0, set_op_mix_ratio: float = 1.0,
                local_connectivity: float = 1.0, grad_clip_norm: float = 4.0,
                weight_decay: float = 0.0,
@@ -176,6 +191,7 @@ class ParametricUMAP:
     self.layout_init = layout_init
     self.layout_epochs = layout_epochs
     self.init_epochs = init_epochs
+    self.init_batch_size = init_batch_size
     self.repulsion_strength = repulsion_strength
     self.set_op_mix_ratio = set_op_mix_ratio
     self.local_connectivity = local_connectivity
@@ -221,7 +237,8 @@ class ParametricUMAP:
 
   def _check_hyperparameters(self) -> None:
     positive_ints = ("n_components", "n_neighbors", "batch_size",
-                     "negative_sample_rate", "steps_per_call")
+                     "init_batch_size", "negative_sample_rate",
+                     "steps_per_call")
     if not isinstance(self.pca_components, (int, np.integer)) or (
         self.pca_components < 0):
       raise ValueError(f"pca_components must be an integer >= 0 (0: no "
@@ -331,13 +348,20 @@ class ParametricUMAP:
               f"({self.graph_.nnz} before pruning): "
               f"{self.timings_['graph']:.2f} s")
 
+  def _full_batch(self, num_points: int) -> bool:
+    return num_points <= self.full_batch_max_points
+
+  def _default_umap_steps(self, num_points: int) -> int:
+    if not self._full_batch(num_points):
+      return DEFAULT_UMAP_STEPS
+    return int(np.clip(round(FULL_BATCH_POINT_BUDGET / num_points),
+                       *FULL_BATCH_STEPS))
+
   def _plan(self, num_points: int, num_edges: int) -> TrainingPlan:
-    # Default: a budget of DEFAULT_UMAP_STEPS steps (measured: on the
-    # digits more steps still help a little, 1000 reach UMAP's quality), as
-    # epochs, within [1, 500].
+    # Default: `_default_umap_steps`, as epochs within [1, 500].
     n_epochs = self.n_epochs or int(np.clip(
-        round(DEFAULT_UMAP_STEPS * self.batch_size / max(num_edges, 1)), 1,
-        500))
+        round(self._default_umap_steps(num_points) * self.batch_size
+              / max(num_edges, 1)), 1, 500))
     umap_steps = math.ceil(n_epochs * num_edges / self.batch_size)
     has_targets = self.layout_init or self.spectral_init
     # Regression converges in a bounded number of steps however many points
@@ -351,7 +375,7 @@ class ParametricUMAP:
     return TrainingPlan(layout_steps, init_steps, umap_steps)
 
   def _init_batch_size(self, num_points: int) -> int:
-    return min(self.batch_size, num_points)
+    return min(self.init_batch_size, num_points)
 
   @staticmethod
   def _layout_batch_size(num_points: int) -> int:
@@ -398,6 +422,10 @@ class ParametricUMAP:
     self._edge_table = make_edge_table(
         self.edges_.head, self.edges_.tail, self.edges_.weight,
         neighbors=self._knn_indices if self.neighbor_mixing > 0 else None)
+    # The trainer compiles its programs on a second thread while the
+    # spectral embedding and the layout run (seconds of XLA compilation on
+    # a CPU that would otherwise come after them).
+    self._pending_trainer = Trainer(self, array)
     self._targets = self._init_targets(len(array), seed)
 
   def _fit_projection(self, array: np.ndarray) -> InputProjection | None:
@@ -474,7 +502,12 @@ class ParametricUMAP:
 
   def make_trainer(self, array: np.ndarray) -> "Trainer":
     """The training loop over `array` (after `_setup`); see `Trainer`."""
-    return Trainer(self, array)
+    trainer = self.__dict__.pop("_pending_trainer", None)
+    if (trainer is None or trainer.array is not array
+        or trainer.planned_steps != self.plan_.total_steps):
+      trainer = Trainer(self, array)  # e.g. the init phase was dropped
+    trainer.set_targets(self._targets)
+    return trainer
 
   # --- Transform ----------------------------------------------------------
 
@@ -639,7 +672,8 @@ class Trainer:
     self.reducer = reducer
     self.plan = reducer.plan_
     self.graphdef, params = nnx.split(reducer._model)
-    self.optimizer = reducer._make_optimizer(self.plan.total_steps)
+    self.planned_steps = self.plan.total_steps
+    self.optimizer = reducer._make_optimizer(self.planned_steps)
     self._initial_params = params
     settings = UMAPLossSettings(
         a=reducer._a, b=reducer._b,
@@ -651,7 +685,7 @@ class Trainer:
         autoencoder_loss=reducer.autoencoder_loss,
         global_correlation_loss_weight=(
             reducer.global_correlation_loss_weight),
-        full_batch=len(array) <= reducer.full_batch_max_points,
+        full_batch=reducer._full_batch(len(array)),
         neighbor_mixing=reducer.neighbor_mixing)
     chunk_mode = reducer.chunk_mode
     if chunk_mode == "auto" and PRESETS[reducer._preset()]["family"] == "mlp":
@@ -669,12 +703,31 @@ class Trainer:
         inputs=(originals if projection is None else jax.jit(project)(
             projection, originals)),
         originals=originals)
-    targets = reducer._targets
-    if targets is None:  # no init phase: nothing to regress onto
-      targets = np.zeros((len(array), reducer.n_components), np.float32)
-    self.targets = jax.device_put(targets)
+    self.targets = None  # set_targets, once the layout is known
     self.key = jax.random.key(reducer._seed())
     reducer.loss_history_ = []
+    self._compiling = threading.Thread(target=self._precompile, daemon=True)
+    self._compiling.start()
+
+  def _placeholder_targets(self) -> jax.Array:
+    return jnp.zeros((len(self.array), self.reducer.n_components),
+                     jnp.float32)
+
+  def _precompile(self) -> None:
+    """Compiles each phase's program (runs on a background thread)."""
+    try:
+      state = self.init_state()
+      for phase in PHASES:
+        if self.plan.phase_steps(phase):
+          self.chunk.precompile(state, phase, self.data, self.table,
+                                self._placeholder_targets(), self.key)
+    except Exception:  # pylint: disable=broad-except
+      pass  # the first real call compiles again and reports the error
+
+  def set_targets(self, targets: np.ndarray | None) -> None:
+    """What the init phase regresses onto (None: no init phase)."""
+    self.targets = (self._placeholder_targets() if targets is None
+                    else jnp.asarray(targets, jnp.float32))
 
   def init_state(self) -> TrainState:
     return init_train_state(self._initial_params, self.optimizer)
@@ -690,6 +743,10 @@ class Trainer:
     cadence) than the phase end and `steps_per_call`.
     """
     reducer, plan = self.reducer, self.plan
+    if self.targets is None:
+      raise ValueError("Trainer.run needs set_targets first (make_trainer "
+                       "does it).")
+    self._compiling.join()
     step = int(state.step)
     started = time.perf_counter()
     umap_seconds, umap_steps = 0.0, 0  # for edges/s of the sampled phase

@@ -181,6 +181,11 @@ def make_umap_chunk(graphdef: nnx.GraphDef,
   onto (ignored by "umap"). Returns (state, metrics) with the
   chunk's mean `loss`, per-term means, `grad_norm`, `num_steps` and
   `first_nonfinite_step` (-1 if none). `state` is donated.
+
+  `chunk.precompile(state, phase, data, table, targets, key)` compiles a
+  phase's programs without running them (nothing is donated), so that a
+  caller can compile on another thread while the host does other work; the
+  later calls find them in JAX's cache.
   """
   chunk_mode = resolve_chunk_mode(chunk_mode)
   phase_losses = make_phase_losses(graphdef, settings, batch_size,
@@ -232,6 +237,11 @@ def make_umap_chunk(graphdef: nnx.GraphDef,
       del should_stop  # one program: it cannot stop part-way
       return device_loop(phase, state, data, table, targets, key,
                          jnp.int32(num_steps))
+
+    def precompile(state, phase, data, table, targets, key):
+      device_loop.lower(phase, state, data, table, targets, key,
+                        jnp.int32(0)).compile()
+    chunk.precompile = precompile
     return chunk
 
   step_jit = jax.jit(one_step, static_argnums=0, donate_argnums=1)
@@ -248,5 +258,12 @@ def make_umap_chunk(graphdef: nnx.GraphDef,
       carry = step_jit(phase, carry, data, table, targets, key)
       taken += 1
     return finish_jit(carry, jnp.int32(taken))
+
+  def precompile(state, phase, data, table, targets, key):
+    carry = (state, zero_sums(phase, state, data, table, targets, key),
+             jnp.int32(-1))
+    step_jit.lower(phase, carry, data, table, targets, key).compile()
+    finish_jit.lower(carry, jnp.int32(0)).compile()
+  chunk.precompile = precompile
   return chunk
 
