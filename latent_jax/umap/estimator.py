@@ -44,7 +44,8 @@ from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.layout import optimize_layout, rescale_to_box
 from latent_jax.umap.projection import (InputProjection, fit_projection,
                                         project)
-from latent_jax.umap.sampling import make_edge_table
+from latent_jax.umap.sampling import (EdgeTable, edge_table_shapes,
+                                      make_edge_table, max_edges)
 from latent_jax.umap.spectral import spectral_coordinates
 from latent_jax.umap.training import (PHASES, TrainingData,
                                       UMAPLossSettings, make_umap_chunk)
@@ -357,22 +358,35 @@ class ParametricUMAP:
     return int(np.clip(round(FULL_BATCH_POINT_BUDGET / num_points),
                        *FULL_BATCH_STEPS))
 
-  def _plan(self, num_points: int, num_edges: int) -> TrainingPlan:
-    # Default: `_default_umap_steps`, as epochs within [1, 500].
-    n_epochs = self.n_epochs or int(np.clip(
-        round(self._default_umap_steps(num_points) * self.batch_size
-              / max(num_edges, 1)), 1, 500))
-    umap_steps = math.ceil(n_epochs * num_edges / self.batch_size)
+  def _plan(self, num_points: int, num_edges: int | None
+            ) -> TrainingPlan | None:
+    """Steps per phase. num_edges None (graph not built yet): the plan if
+    it does not depend on the edge count, else None; layout_steps is then
+    left at 0 for the caller to set."""
+    if self.n_epochs is None and self._full_batch(num_points):
+      # Full batch: a number of steps, whatever the edge count.
+      umap_steps = self._default_umap_steps(num_points)
+    elif num_edges is None:
+      return None
+    else:
+      # Given epochs, or the default steps as epochs within [1, 500].
+      n_epochs = self.n_epochs or int(np.clip(
+          round(self._default_umap_steps(num_points) * self.batch_size
+                / max(num_edges, 1)), 1, 500))
+      umap_steps = math.ceil(n_epochs * num_edges / self.batch_size)
     has_targets = self.layout_init or self.spectral_init
     # Regression converges in a bounded number of steps however many points
     # there are (the cap only binds above ~80,000 points).
     init_steps = (min(math.ceil(self.init_epochs * num_points
                                 / self._init_batch_size(num_points)),
                       MAX_INIT_STEPS) if has_targets else 0)
-    layout_steps = (math.ceil(self.layout_epochs * num_edges
-                              / self._layout_batch_size(num_points))
-                    if self.layout_init else 0)
-    return TrainingPlan(layout_steps, init_steps, umap_steps)
+    return TrainingPlan(self._layout_steps(num_points, num_edges or 0),
+                        init_steps, umap_steps)
+
+  def _layout_steps(self, num_points: int, num_edges: int) -> int:
+    return (math.ceil(self.layout_epochs * num_edges
+                      / self._layout_batch_size(num_points))
+            if self.layout_init else 0)
 
   def _init_batch_size(self, num_points: int) -> int:
     return min(self.init_batch_size, num_points)
@@ -414,26 +428,70 @@ class ParametricUMAP:
     self.timings_ = {}
     self.input_shape_ = tuple(array.shape[1:])
     seed = self._seed()
+    num_points = len(array)
+    self.reconstruction_likelihood_ = self._reconstruction_likelihood(array)
+    self._model = self._build_model(seed, self._encoder_features(array))
+    # Compile while the host builds the graph: XLA needs seconds on a CPU.
+    # The edge table is padded to a bound known now (max_edges), the
+    # layout's step count is traced, and in full-batch mode the plan does
+    # not depend on the graph, so every program's shapes are known here.
+    capacity = max_edges(num_points, self.n_neighbors)
+    table_shapes = edge_table_shapes(
+        capacity, ((num_points, self.n_neighbors) if self.neighbor_mixing > 0
+                   else None))
+    self._layout_key = jax.random.fold_in(jax.random.key(seed), 1)
+    self._layout_compiling = _in_background(
+        lambda: self._compile_layout(num_points, table_shapes))
+    self.plan_ = self._plan(num_points, None)
+    trainer = None
+    if self.plan_ is not None:
+      trainer = Trainer(self, array, table_shapes)
     self._build_graph(array)
     self.input_projection_ = self._fit_projection(array)
-    self.reconstruction_likelihood_ = self._reconstruction_likelihood(array)
-    self._model = self._build_model(seed)
-    self.plan_ = self._plan(len(array), len(self.edges_.weight))
     self._edge_table = make_edge_table(
         self.edges_.head, self.edges_.tail, self.edges_.weight,
-        neighbors=self._knn_indices if self.neighbor_mixing > 0 else None)
-    # The trainer compiles its programs on a second thread while the
-    # spectral embedding and the layout run (seconds of XLA compilation on
-    # a CPU that would otherwise come after them).
-    self._pending_trainer = Trainer(self, array)
-    self._targets = self._init_targets(len(array), seed)
+        neighbors=self._knn_indices if self.neighbor_mixing > 0 else None,
+        capacity=capacity)
+    num_edges = len(self.edges_.weight)
+    if trainer is None:
+      self.plan_ = self._plan(num_points, num_edges)
+      trainer = Trainer(self, array, table_shapes)
+    self.plan_.layout_steps = self._layout_steps(num_points, num_edges)
+    trainer.bind(self._edge_table, self.input_projection_)
+    self._pending_trainer = trainer
+    self._targets = self._init_targets(num_points, seed)
 
-  def _fit_projection(self, array: np.ndarray) -> InputProjection | None:
-    """The PCA in front of an MLP encoder, when the inputs are wider."""
+  def _compile_layout(self, num_points: int, table_shapes) -> None:
+    """Compiles the layout program without running it (see _setup)."""
+    if self.layout_init:
+      self._run_layout(
+          jax.ShapeDtypeStruct((num_points, self.n_components), jnp.float32),
+          table_shapes, num_steps=0, compile_only=True)
+
+  def _run_layout(self, start, table, num_steps: int,
+                  compile_only: bool = False):
+    layout = optimize_layout.lower if compile_only else optimize_layout
+    result = layout(
+        start, table, self._layout_key, a=self._a, b=self._b,
+        num_steps=jnp.int32(num_steps),
+        batch_size=self._layout_batch_size(start.shape[0]),
+        negative_sample_rate=self.negative_sample_rate,
+        repulsion_strength=self.repulsion_strength)
+    return result.compile() if compile_only else result
+
+  def _encoder_features(self, array: np.ndarray) -> int | None:
+    """Features after the PCA in front of an MLP encoder; None: no PCA."""
     num_features = math.prod(array.shape[1:])
     if (PRESETS[self._preset()]["family"] != "mlp"
         or not 0 < 2 * self.pca_components < num_features):
       return None
+    return self.pca_components
+
+  def _fit_projection(self, array: np.ndarray) -> InputProjection | None:
+    """The PCA in front of an MLP encoder, when the inputs are wider."""
+    if self._encoder_features(array) is None:
+      return None
+    num_features = math.prod(array.shape[1:])
     started = time.perf_counter()
     projection = fit_projection(array.reshape(len(array), -1),
                                 self.pca_components)
@@ -442,13 +500,13 @@ class ParametricUMAP:
               f"the encoder: {self.timings_['pca']:.2f} s")
     return projection
 
-  def _build_model(self, seed: int):
-    projection = self.input_projection_
+  def _build_model(self, seed: int, encoder_features: int | None):
+    """encoder_features: the PCA's output width (None: the raw inputs)."""
     return build_embedder(
         self._preset(), self.input_shape_, self.n_components,
         with_decoder=self.has_decoder, rngs=nnx.Rngs(seed),
-        encoder_input_shape=(None if projection is None
-                             else (projection.components.shape[1],)))
+        encoder_input_shape=(None if encoder_features is None
+                             else (encoder_features,)))
 
   def _init_targets(self, num_points: int, seed: int) -> np.ndarray | None:
     """Coordinates the init phase regresses onto (None: no init phase)."""
@@ -468,14 +526,10 @@ class ParametricUMAP:
       start = np.random.default_rng(seed).uniform(
           -10, 10, (num_points, self.n_components)).astype(np.float32)
     started = time.perf_counter()
-    layout = optimize_layout(
+    self._layout_compiling.join()  # else it would compile a second time
+    layout = np.asarray(self._run_layout(
         jnp.asarray(rescale_to_box(start)), self._edge_table,
-        jax.random.fold_in(jax.random.key(seed), 1), a=self._a, b=self._b,
-        num_steps=self.plan_.layout_steps,
-        batch_size=self._layout_batch_size(num_points),
-        negative_sample_rate=self.negative_sample_rate,
-        repulsion_strength=self.repulsion_strength)
-    layout = np.asarray(layout)
+        self.plan_.layout_steps))
     self.timings_["layout"] = time.perf_counter() - started
     self._log(f"layout: {self.plan_.layout_steps} steps of "
               f"{self._layout_batch_size(num_points)} edges: "
@@ -505,7 +559,10 @@ class ParametricUMAP:
     trainer = self.__dict__.pop("_pending_trainer", None)
     if (trainer is None or trainer.array is not array
         or trainer.planned_steps != self.plan_.total_steps):
-      trainer = Trainer(self, array)  # e.g. the init phase was dropped
+      # E.g. the init phase was dropped: rebuild for the new step count.
+      trainer = Trainer(self, array, jax.tree.map(
+          lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self._edge_table))
+      trainer.bind(self._edge_table, self.input_projection_)
     trainer.set_targets(self._targets)
     return trainer
 
@@ -633,7 +690,9 @@ class ParametricUMAP:
       reducer.input_projection_ = InputProjection(*(
           np.load(os.path.join(path, f"pca_{name}.npy"))
           for name in InputProjection._fields))
-    model = reducer._build_model(0)
+    projection = reducer.input_projection_
+    model = reducer._build_model(
+        0, None if projection is None else projection.components.shape[1])
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             nnx.state(model, nnx.Param))
     params = ocp.StandardCheckpointer().restore(os.path.join(path, "params"),
@@ -660,6 +719,19 @@ def _compiled_apply(graphdef: nnx.GraphDef, what: str) -> Callable:
   return jax.jit(apply)
 
 
+def _in_background(compile_programs: Callable[[], None]) -> threading.Thread:
+  """Runs `compile_programs` on a daemon thread; join it before the
+  programs run. A failure is left for the real call to raise again."""
+  def guarded():
+    try:
+      compile_programs()
+    except Exception:  # pylint: disable=broad-except
+      pass
+  thread = threading.Thread(target=guarded, daemon=True)
+  thread.start()
+  return thread
+
+
 class Trainer:
   """The training loop of a `ParametricUMAP`, stepwise so callers can hook in.
 
@@ -668,7 +740,11 @@ class Trainer:
   `init_state()` -> [restore] -> `run(state, on_chunk, should_stop)`.
   """
 
-  def __init__(self, reducer: ParametricUMAP, array: np.ndarray):
+  def __init__(self, reducer: ParametricUMAP, array: np.ndarray,
+               table_shapes: EdgeTable):
+    """Builds the programs and starts compiling them on a background thread
+    (for `table_shapes`: what `bind` will pass); `bind` and `set_targets`
+    then give it the graph and the layout."""
     self.reducer = reducer
     self.plan = reducer.plan_
     self.graphdef, params = nnx.split(reducer._model)
@@ -695,39 +771,46 @@ class Trainer:
                                  init_batch_size=reducer._init_batch_size(
                                      len(array)),
                                  chunk_mode=chunk_mode)
-    self.table = reducer._edge_table
     self.array = array
-    originals = jax.device_put(array)
-    projection = reducer.input_projection_
+    self.table = self.data = None  # bind()
+    self.targets = None  # set_targets, once the layout is known
+    self.key = jax.random.key(reducer._seed())
+    reducer.loss_history_ = []
+    encoder_features = reducer._encoder_features(array)
+    data_shapes = TrainingData(
+        inputs=jax.ShapeDtypeStruct(
+            array.shape if encoder_features is None
+            else (len(array), encoder_features), jnp.float32),
+        originals=jax.ShapeDtypeStruct(array.shape, jnp.float32))
+    self._compiling = _in_background(
+        lambda: self._precompile(data_shapes, table_shapes))
+
+  def _precompile(self, data_shapes: TrainingData, table_shapes: EdgeTable
+                  ) -> None:
+    """Compiles each phase's program (runs on a background thread)."""
+    state = self.init_state()
+    targets = jax.ShapeDtypeStruct(
+        (len(self.array), self.reducer.n_components), jnp.float32)
+    for phase in PHASES:
+      if self.plan.phase_steps(phase):
+        self.chunk.precompile(state, phase, data_shapes, table_shapes,
+                              targets, self.key)
+
+  def bind(self, table: EdgeTable, projection: InputProjection | None
+           ) -> None:
+    """The edge table (shaped as announced) and the encoder's PCA."""
+    self.table = table
+    originals = jax.device_put(self.array)
     self.data = TrainingData(
         inputs=(originals if projection is None else jax.jit(project)(
             projection, originals)),
         originals=originals)
-    self.targets = None  # set_targets, once the layout is known
-    self.key = jax.random.key(reducer._seed())
-    reducer.loss_history_ = []
-    self._compiling = threading.Thread(target=self._precompile, daemon=True)
-    self._compiling.start()
-
-  def _placeholder_targets(self) -> jax.Array:
-    return jnp.zeros((len(self.array), self.reducer.n_components),
-                     jnp.float32)
-
-  def _precompile(self) -> None:
-    """Compiles each phase's program (runs on a background thread)."""
-    try:
-      state = self.init_state()
-      for phase in PHASES:
-        if self.plan.phase_steps(phase):
-          self.chunk.precompile(state, phase, self.data, self.table,
-                                self._placeholder_targets(), self.key)
-    except Exception:  # pylint: disable=broad-except
-      pass  # the first real call compiles again and reports the error
 
   def set_targets(self, targets: np.ndarray | None) -> None:
     """What the init phase regresses onto (None: no init phase)."""
-    self.targets = (self._placeholder_targets() if targets is None
-                    else jnp.asarray(targets, jnp.float32))
+    self.targets = jnp.asarray(
+        np.zeros((len(self.array), self.reducer.n_components))
+        if targets is None else targets, jnp.float32)
 
   def init_state(self) -> TrainState:
     return init_train_state(self._initial_params, self.optimizer)
@@ -743,9 +826,9 @@ class Trainer:
     cadence) than the phase end and `steps_per_call`.
     """
     reducer, plan = self.reducer, self.plan
-    if self.targets is None:
-      raise ValueError("Trainer.run needs set_targets first (make_trainer "
-                       "does it).")
+    if self.targets is None or self.data is None:
+      raise ValueError("Trainer.run needs bind and set_targets first "
+                       "(ParametricUMAP._setup and make_trainer do them).")
     self._compiling.join()
     step = int(state.step)
     started = time.perf_counter()

@@ -37,14 +37,19 @@ def rescale_to_box(coordinates: np.ndarray, size: float = 10.0) -> np.ndarray:
           ).astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("num_steps", "batch_size",
+@functools.partial(jax.jit, static_argnames=("batch_size",
                                              "negative_sample_rate"))
 def optimize_layout(positions: jax.Array, table: EdgeTable, key: jax.Array,
-                    *, a: float, b: float, num_steps: int, batch_size: int,
+                    *, a: float, b: float, num_steps: jax.Array,
+                    batch_size: int,
                     negative_sample_rate: int = 5,
                     repulsion_strength: float = 1.0,
                     initial_alpha: float = 1.0) -> jax.Array:
-  """Optimises positions [N, d] with UMAP's gradients; returns new positions."""
+  """Optimises positions [N, d] with UMAP's gradients; returns new positions.
+
+  num_steps is traced (a jnp.int32): one program serves any number of
+  steps, so it can be compiled before the graph fixes that number.
+  """
   num_points = positions.shape[0]
 
   def clip(value):
@@ -56,7 +61,7 @@ def optimize_layout(positions: jax.Array, table: EdgeTable, key: jax.Array,
         "negatives": (batch_size, negative_sample_rate)})
     heads, tails = edges_from_bits(table, bits["edges"])
     negatives = index_from_bits(bits["negatives"], num_points)
-    alpha = initial_alpha * (1.0 - i / num_steps)
+    alpha = initial_alpha * (1.0 - i / jnp.maximum(num_steps, 1))
     z_head, z_tail = positions[heads], positions[tails]
 
     # d log q / d z along positive edges (attraction).

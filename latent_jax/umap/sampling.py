@@ -44,20 +44,42 @@ class EdgeTable(NamedTuple):
   neighbors: jax.Array | None = None
 
 
+def max_edges(num_points: int, n_neighbors: int) -> int:
+  """An upper bound on the directed edges of the symmetrised kNN graph.
+
+  The union of a kNN graph and its transpose has at most 2 N k nonzeros, so
+  tables padded to this size have shapes known before the graph is built
+  (the fit compiles its programs meanwhile).
+  """
+  return 2 * num_points * n_neighbors
+
+
+def _num_blocks(num_edges: int, block_size: int) -> int:
+  return max(-(-num_edges // block_size), 1)
+
+
 def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
                     block_size: int = BLOCK_SIZE,
-                    neighbors: np.ndarray | None = None) -> EdgeTable:
-  """Builds the two-level table for edges (head, tail) with `weight`."""
+                    neighbors: np.ndarray | None = None,
+                    capacity: int | None = None) -> EdgeTable:
+  """Builds the two-level table for edges (head, tail) with `weight`.
+
+  capacity: pad to room for this many edges (zero weight: never drawn), so
+  that the table's shapes are those of `edge_table_shapes(capacity, ...)`.
+  """
   weight = np.asarray(weight, np.float64)
   if weight.ndim != 1 or len(weight) == 0:
     raise ValueError("The graph has no edges to sample: is the data made of "
                      "identical points?")
   if np.any(weight < 0) or not np.all(np.isfinite(weight)):
     raise ValueError("Edge weights must be finite and non-negative.")
-  num_blocks = -(-len(weight) // block_size)
+  if capacity is not None and capacity < len(weight):
+    raise ValueError(f"capacity {capacity} < {len(weight)} edges.")
+  num_blocks = _num_blocks(max(len(weight), capacity or 0), block_size)
   pad = num_blocks * block_size - len(weight)
   padded = np.pad(weight, (0, pad)).reshape(num_blocks, block_size)
   block_mass = padded.sum(axis=1)
+  # Blocks of padding repeat the last value (1 in float32): never chosen.
   block_cdf = np.cumsum(block_mass) / block_mass.sum()
   within = np.cumsum(padded, axis=1) / np.where(block_mass > 0, block_mass,
                                                 1.0)[:, None]
@@ -68,6 +90,19 @@ def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
                    jnp.asarray(within, jnp.float32),
                    None if neighbors is None else jnp.asarray(neighbors,
                                                               jnp.int32))
+
+
+def edge_table_shapes(capacity: int, neighbors_shape: tuple[int, int] | None,
+                      block_size: int = BLOCK_SIZE) -> EdgeTable:
+  """The `jax.ShapeDtypeStruct`s of `make_edge_table(..., capacity=...)`."""
+  num_blocks = _num_blocks(capacity, block_size)
+  spec = jax.ShapeDtypeStruct
+  return EdgeTable(
+      spec((num_blocks * block_size,), jnp.int32),
+      spec((num_blocks * block_size,), jnp.int32),
+      spec((num_blocks,), jnp.float32),
+      spec((num_blocks, block_size), jnp.float32),
+      None if neighbors_shape is None else spec(neighbors_shape, jnp.int32))
 
 
 def _search_blocks(flat_cdf: jax.Array, block: jax.Array, u: jax.Array,
