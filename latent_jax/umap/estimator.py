@@ -813,8 +813,8 @@ class Trainer:
     self.table = table
     originals = jax.device_put(self.array)
     self.data = TrainingData(
-        inputs=(originals if projection is None else jax.jit(project)(
-            projection, originals)),
+        inputs=(originals if projection is None
+                else jax.device_put(project(projection, self.array))),
         originals=originals)
 
   def set_targets(self, targets: np.ndarray | None) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -28,24 +27,29 @@ def fit_projection(flat: np.ndarray, num_components: int,
                    block_rows: int = 65536) -> InputProjection:
   """Top `num_components` principal axes of `flat` [N, D].
 
-  From the D x D covariance (accumulated over row blocks on the device, so
-  memory stays O(D^2 + block * D) for any N) and a float64 eigendecomposition.
+  From the D x D covariance (accumulated over row blocks, so memory stays
+  O(D^2 + block * D) for any N) and a float64 eigendecomposition. On the
+  host with NumPy's BLAS: a one-off product, not worth an XLA compilation
+  (~0.1-0.3 s on a CPU, more than the product itself).
   """
   flat = np.asarray(flat, np.float32)
   mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
-  covariance = jnp.zeros((flat.shape[1], flat.shape[1]), jnp.float32)
-  centred_gram = jax.jit(lambda block, m: (block - m).T @ (block - m))
+  covariance = np.zeros((flat.shape[1], flat.shape[1]), np.float64)
   for start in range(0, len(flat), block_rows):
-    covariance += centred_gram(jnp.asarray(flat[start:start + block_rows]),
-                               jnp.asarray(mean))
-  _, vectors = np.linalg.eigh(np.asarray(covariance, np.float64))
+    block = flat[start:start + block_rows] - mean
+    covariance += block.T @ block  # float32 product, float64 sum of blocks
+  _, vectors = np.linalg.eigh(covariance)
   components = vectors[:, ::-1][:, :num_components]  # largest first
   return InputProjection(mean, np.ascontiguousarray(components, np.float32))
 
 
 def project(projection: InputProjection | None, inputs: jax.Array
             ) -> jax.Array:
-  """[B, ...] inputs -> [B, p] (or the inputs unchanged without one)."""
+  """[B, ...] inputs -> [B, p] (or the inputs unchanged without one).
+
+  NumPy in, NumPy out (the training set, projected once on the host);
+  inside a jitted function it is part of the program.
+  """
   if projection is None:
     return inputs
   flat = inputs.reshape(inputs.shape[0], -1)
