@@ -18,8 +18,9 @@ from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
-from latent_jax.umap.sampling import (draw_bits, index_from_bits,
-                                      make_edge_table, mix, neighbor_mixing,
+from latent_jax.umap.sampling import (draw_bits, edge_table_shapes,
+                                      index_from_bits, make_edge_table,
+                                      max_edges, mix, neighbor_mixing,
                                       sample_edges, uniform_from_bits)
 from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
@@ -123,8 +124,14 @@ def test_edge_sampler_frequencies_match_weights(digits):
   indices, distances = graph_lib.nearest_neighbors(digits[0][:300], 10)
   edges = graph_lib.graph_edges(
       graph_lib.fuzzy_simplicial_set(indices, distances))
+  capacity = max_edges(300, 10)
+  assert len(edges.weight) <= capacity
+  # Several blocks, and whole blocks of zero-weight padding after them.
   table = make_edge_table(edges.head, edges.tail, edges.weight,
-                          block_size=256)  # several blocks
+                          block_size=256, capacity=capacity)
+  assert jax.tree.map(lambda a: (a.shape, a.dtype), table) == jax.tree.map(
+      lambda a: (a.shape, a.dtype), edge_table_shapes(capacity, None, 256))
+  assert table.head.shape[0] - len(edges.weight) > 256
   heads, tails = jax.jit(lambda k: sample_edges(table, k, 400_000))(
       jax.random.key(0))
   # Identify edges by (head, tail); graph edges are unique pairs.
@@ -159,6 +166,26 @@ def test_values_from_bits_match_exact_integer_arithmetic():
   assert scipy.stats.kstest(uniform, "uniform").pvalue > 1e-3
   with pytest.raises(ValueError, match="n must be"):
     index_from_bits(bits["a"], 0)
+
+
+def test_full_batch_plan_is_known_before_the_graph():
+  # So the fit can compile its training programs while the graph is built.
+  reducer = ParametricUMAP()
+  for num_points in (100, 1437, 5000, 10_000):
+    early = reducer._plan(num_points, None)
+    for num_edges in (num_points * 15, max_edges(num_points, 15)):
+      late = reducer._plan(num_points, num_edges)
+      assert (early.init_steps, early.umap_steps) == (late.init_steps,
+                                                      late.umap_steps)
+      assert late.layout_steps == reducer._layout_steps(num_points, num_edges)
+  # Smaller data gets more (cheaper) full-batch steps.
+  assert reducer._plan(1437, None).umap_steps > reducer._plan(
+      5000, None).umap_steps
+  # Minibatches, or epochs given: the step count needs the edge count.
+  assert reducer._plan(20_000, None) is None
+  given = ParametricUMAP(n_epochs=10, batch_size=1000)
+  assert given._plan(5000, None) is None
+  assert given._plan(5000, 12_345).umap_steps == 124  # ceil(10 * 12,345 / 1,000)
 
 
 def test_neighbor_mixing_moves_points_along_knn_segments(digits):
