@@ -434,3 +434,24 @@ def test_input_projection_matches_pca_and_round_trips(tmp_path):
   narrow = ParametricUMAP(**FAST)
   narrow._check_hyperparameters()
   assert narrow._fit_projection(data[:, :64]) is None
+
+
+def test_failed_spectral_embedding_without_layout_drops_the_init_phase(
+    digits, monkeypatch):
+  # The trainer is built (and compiling) before the spectral embedding; when
+  # the embedding fails and there is no layout, the init phase is dropped
+  # and the trainer rebuilt for the shorter schedule.
+  import latent_jax.umap.estimator as estimator  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(estimator, "spectral_coordinates",
+                      lambda *args, **kwargs: None)
+  data = digits[0][:300]
+  with_init = ParametricUMAP(**FAST)
+  with_init._setup(data)  # pylint: disable=protected-access
+  assert with_init.plan_.init_steps > 0  # the layout starts at random
+  reducer = ParametricUMAP(layout_init=False, **FAST).fit(data)
+  assert reducer.plan_.init_steps == 0
+  assert len(reducer.loss_history_) >= 1
+  assert np.all(np.isfinite(reducer.embedding_))
+  # Trained on the cross-entropy alone, it still beats chance: 5-NN labels.
+  assert embedding_metrics.knn_accuracy(reducer.embedding_,
+                                        digits[1][:300]) > 0.5
