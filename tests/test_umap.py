@@ -455,3 +455,21 @@ def test_failed_spectral_embedding_without_layout_drops_the_init_phase(
   # Trained on the cross-entropy alone, it still beats chance: 5-NN labels.
   assert embedding_metrics.knn_accuracy(reducer.embedding_,
                                         digits[1][:300]) > 0.5
+
+
+def test_training_programs_are_compiled_before_training_starts(digits,
+                                                                caplog):
+  # _setup compiles the layout and both phases' programs on a background
+  # thread; training must then find them compiled, not compile again.
+  data = digits[0][:300]
+  reducer = ParametricUMAP(**FAST)
+  with jax.log_compiles(True), caplog.at_level("WARNING"):
+    reducer._setup(data)  # pylint: disable=protected-access
+    trainer = reducer.make_trainer(data)
+    trainer._compiling.join()  # pylint: disable=protected-access
+    caplog.clear()
+    state = trainer.run(trainer.init_state())
+  compiled = [r.getMessage() for r in caplog.records
+              if "XLA compilation" in r.getMessage()]
+  assert not [m for m in compiled if "device_loop" in m], compiled
+  assert int(state.step) == reducer.plan_.total_steps
