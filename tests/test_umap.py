@@ -473,3 +473,15 @@ def test_training_programs_are_compiled_before_training_starts(digits,
               if "XLA compilation" in r.getMessage()]
   assert not [m for m in compiled if "device_loop" in m], compiled
   assert int(state.step) == reducer.plan_.total_steps
+
+
+def test_default_learning_rate_follows_the_encoders_input_width():
+  narrow = np.zeros((50, 64), np.float32)       # 64 features: raw, narrow
+  wide = np.zeros((50, 784), np.float32)        # PCA to 50 in front
+  images = np.zeros((50, 28, 28, 1), np.float32)
+  rate = lambda array, **kw: ParametricUMAP(**kw)._learning_rate(array)  # pylint: disable=protected-access
+  assert rate(narrow) == rate(wide) > rate(wide, pca_components=0)
+  assert rate(images, encoder="conv") == rate(wide, pca_components=0)
+  assert rate(wide, learning_rate=0.005) == 0.005
+  with pytest.raises(ValueError, match="learning_rate must be > 0 or None"):
+    ParametricUMAP(learning_rate=0.0).fit(narrow)

@@ -35,7 +35,7 @@ def umap_section() -> ml_collections.ConfigDict:
   section.n_epochs = 0                # 0: chosen from the data size
   section.batch_size = 8192           # edges per step
   section.negative_sample_rate = 5
-  section.learning_rate = 3e-2
+  section.learning_rate = 0.0  # 0: chosen from the encoder's input
   section.parametric_reconstruction = True  # decoder for inverse_transform
   section.reconstruction_weight = 1.0
   section.autoencoder_loss = False

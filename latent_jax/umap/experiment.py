@@ -46,7 +46,7 @@ def reducer_from_config(config: ml_collections.ConfigDict) -> ParametricUMAP:
       min_dist=umap.min_dist, spread=umap.spread, metric=umap.metric,
       n_epochs=umap.n_epochs or None, batch_size=umap.batch_size,
       negative_sample_rate=umap.negative_sample_rate,
-      learning_rate=umap.learning_rate, encoder=config.model.arch,
+      learning_rate=umap.learning_rate or None, encoder=config.model.arch,
       parametric_reconstruction=umap.parametric_reconstruction,
       reconstruction_weight=umap.reconstruction_weight,
       autoencoder_loss=umap.autoencoder_loss,
