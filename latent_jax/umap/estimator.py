@@ -104,11 +104,11 @@ class ParametricUMAP:
     metric: input-space metric ("euclidean", "cosine", or any pynndescent
       metric, which then always uses pynndescent).
     n_epochs: passes over the weighted edge list; None: chosen from the data
-      size. Up to `full_batch_max_points` points, where a step costs one
-      pass over all points, a budget of points embedded
-      (FULL_BATCH_POINT_BUDGET) spread over 600-2,500 steps: 600 for
-      5,000 points, 2,088 for the 1,437 digits; above, 1,000 steps as
-      epochs within [1, 500].
+      size. MLP encoders on up to `full_batch_max_points` points, where a
+      step costs one pass over all points: a budget of points embedded
+      (FULL_BATCH_POINT_BUDGET) spread over 600-2,500 steps (600 for 5,000
+      points, 2,088 for the 1,437 digits); otherwise 1,000 steps (as
+      epochs within [1, 500] in minibatch mode).
     batch_size: edges per training step.
     negative_sample_rate: uniform negatives per positive edge.
     learning_rate: Adam's learning rate (decays linearly to 0). None: 3e-2
@@ -371,7 +371,10 @@ class ParametricUMAP:
     return num_points <= self.full_batch_max_points
 
   def _default_umap_steps(self, num_points: int) -> int:
-    if not self._full_batch(num_points):
+    if (not self._full_batch(num_points)
+        or PRESETS[self._preset()]["family"] != "mlp"):
+      # Minibatches, or conv encoders (tuned for MLPs; a conv pass over
+      # every point costs far more per step).
       return DEFAULT_UMAP_STEPS
     return int(np.clip(round(FULL_BATCH_POINT_BUDGET / num_points),
                        *FULL_BATCH_STEPS))
