@@ -19,9 +19,9 @@ from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.sampling import (draw_bits, edge_table_shapes,
-                                      index_from_bits, make_edge_table,
-                                      max_edges, mix, neighbor_mixing,
-                                      sample_edges, uniform_from_bits)
+                                      edges_from_bits, index_from_bits,
+                                      make_edge_table, max_edges, mix,
+                                      mixing_from_bits, uniform_from_bits)
 from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
@@ -132,7 +132,8 @@ def test_edge_sampler_frequencies_match_weights(digits):
   assert jax.tree.map(lambda a: (a.shape, a.dtype), table) == jax.tree.map(
       lambda a: (a.shape, a.dtype), edge_table_shapes(capacity, None, 256))
   assert table.head.shape[0] - len(edges.weight) > 256
-  heads, tails = jax.jit(lambda k: sample_edges(table, k, 400_000))(
+  heads, tails = jax.jit(lambda k: edges_from_bits(
+      table, draw_bits(k, {"edges": (2, 400_000)})["edges"]))(
       jax.random.key(0))
   # Identify edges by (head, tail); graph edges are unique pairs.
   code = np.asarray(heads, np.int64) * 300 + np.asarray(tails)
@@ -192,8 +193,10 @@ def test_neighbor_mixing_moves_points_along_knn_segments(digits):
   data = digits[0][:300]
   indices, _ = graph_lib.nearest_neighbors(data, 10)
   points = jnp.asarray(np.arange(300).repeat(20))
-  partner, fraction = jax.jit(lambda k: neighbor_mixing(
-      points, jnp.asarray(indices), k, 0.5))(jax.random.key(0))
+  partner, fraction = jax.jit(lambda k: mixing_from_bits(
+      points, jnp.asarray(indices),
+      draw_bits(k, {"mixing": (2, len(points))})["mixing"], 0.5))(
+          jax.random.key(0))
   partner, fraction = np.asarray(partner), np.asarray(fraction)
   # The partner is one of the point's own neighbours other than itself.
   rows = np.asarray(points)

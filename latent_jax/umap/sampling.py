@@ -174,12 +174,6 @@ def edges_from_bits(table: EdgeTable, bits: jax.Array
   return jnp.take(table.head, edge), jnp.take(table.tail, edge)
 
 
-def sample_edges(table: EdgeTable, key: jax.Array, num: int
-                 ) -> tuple[jax.Array, jax.Array]:
-  """(head [num], tail [num]) of edges drawn with probability ~ weight."""
-  return edges_from_bits(table, jax.random.bits(key, (2, num), jnp.uint32))
-
-
 def mixing_from_bits(indices: jax.Array, neighbors: jax.Array,
                      bits: jax.Array, max_fraction: float
                      ) -> tuple[jax.Array, jax.Array]:
@@ -193,15 +187,6 @@ def mixing_from_bits(indices: jax.Array, neighbors: jax.Array,
   column = 1 + index_from_bits(bits[0], neighbors.shape[1] - 1)
   partner = neighbors[indices, column]
   return partner, max_fraction * uniform_from_bits(bits[1])
-
-
-def neighbor_mixing(indices: jax.Array, neighbors: jax.Array,
-                    key: jax.Array, max_fraction: float
-                    ) -> tuple[jax.Array, jax.Array]:
-  """`mixing_from_bits` with its bits drawn from `key`."""
-  return mixing_from_bits(
-      indices, neighbors,
-      jax.random.bits(key, (2,) + indices.shape, jnp.uint32), max_fraction)
 
 
 def mix(values: jax.Array, indices: jax.Array, partner: jax.Array,
