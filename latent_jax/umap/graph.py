@@ -53,24 +53,32 @@ def _knn_block(queries, data, data_sq_norms, k: int, metric: str):
 
 
 def _brute_force_knn(data: np.ndarray, k: int, metric: str,
+                     queries: np.ndarray | None = None,
                      block_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-  data = np.asarray(data, np.float32)
-  if metric == "cosine":
-    norms = np.linalg.norm(data, axis=1, keepdims=True)
-    data = data / np.where(norms > 0, norms, 1.0)
-  device_data = jnp.asarray(data)
+  """Exact kNN of `queries` (None: of the data itself) among the data rows."""
+  def prepare(rows):
+    rows = np.asarray(rows, np.float32)
+    if metric == "cosine":
+      norms = np.linalg.norm(rows, axis=1, keepdims=True)
+      rows = rows / np.where(norms > 0, norms, 1.0)
+    return jnp.asarray(rows)
+
+  device_data = prepare(data)
+  device_queries = device_data if queries is None else prepare(queries)
   sq_norms = jnp.sum(device_data * device_data, axis=1)
   indices, distances = [], []
-  for start in range(0, len(data), block_size):
-    block = device_data[start:start + block_size]
-    if len(block) < block_size:  # pad: one compiled shape for every block
-      block = jnp.pad(block, ((0, block_size - len(block)), (0, 0)))
+  for start in range(0, len(device_queries), block_size):
+    block = device_queries[start:start + block_size]
+    stop = len(block)
+    if stop < block_size:  # pad: one compiled shape for every block
+      block = jnp.pad(block, ((0, block_size - stop), (0, 0)))
     idx, dist = _knn_block(block, device_data, sq_norms, k, metric)
-    stop = min(block_size, len(data) - start)
     indices.append(np.asarray(idx[:stop]))
     distances.append(np.asarray(dist[:stop]))
   indices = np.concatenate(indices).astype(np.int32)
   distances = np.concatenate(distances).astype(np.float32)
+  if queries is not None:
+    return indices, distances
   # Put each point itself first (distance 0), as the approximate search and
   # umap-learn do; ties between duplicates may have put another copy there.
   return _self_first(indices, distances)
@@ -111,6 +119,25 @@ def nearest_neighbors(data: np.ndarray, n_neighbors: int, *,
       n_iters=max(5, int(round(np.log2(num)))), random_state=random_state,
       low_memory=True, verbose=verbose)
   indices, distances = index.neighbor_graph
+  return indices.astype(np.int32), distances.astype(np.float32)
+
+
+def query_neighbors(data: np.ndarray, queries: np.ndarray, n_neighbors: int,
+                    *, metric: str = "euclidean", random_state: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """(indices [M, k], distances [M, k]) of each query's k nearest data rows.
+
+  Exact (blocks of queries against every data row, on the device) for the
+  metrics in `BRUTE_FORCE_METRICS`, whatever the data size: its cost is
+  queries x rows x features, a matmul. Other metrics query a pynndescent
+  index built on the data.
+  """
+  if metric in BRUTE_FORCE_METRICS:
+    return _brute_force_knn(data, n_neighbors, metric, queries=queries)
+  import pynndescent  # pylint: disable=g-import-not-at-top  (numba: slow)
+  index = pynndescent.NNDescent(data, n_neighbors=n_neighbors, metric=metric,
+                                random_state=random_state, low_memory=True)
+  indices, distances = index.query(queries, k=n_neighbors)
   return indices.astype(np.int32), distances.astype(np.float32)
 
 
@@ -176,18 +203,35 @@ def smooth_knn_dist(distances: np.ndarray, k: float, *, n_iter: int = 64,
   return sigma.astype(np.float32), rho
 
 
+def _memberships(distances: np.ndarray, sigma: np.ndarray, rho: np.ndarray
+                 ) -> np.ndarray:
+  """exp(-(d - rho) / sigma), 1 within rho (or where sigma is 0): float32."""
+  shifted = distances - rho[:, None]
+  with np.errstate(divide="ignore", invalid="ignore"):
+    values = np.where((shifted <= 0) | (sigma[:, None] == 0), 1.0,
+                      np.exp(-np.maximum(shifted, 0) / sigma[:, None]))
+  return values.astype(np.float32)
+
+
+def query_memberships(distances: np.ndarray, k: float) -> np.ndarray:
+  """[M, k] fuzzy memberships of new points to their k nearest training points.
+
+  As umap-learn's `transform`: a new point is not in the graph, so its
+  nearest neighbour earns no automatic membership of 1 (local connectivity
+  0, hence rho = 0), and sigma solves the same log2(k) equation.
+  """
+  sigma, rho = smooth_knn_dist(distances, k, local_connectivity=0.0)
+  return _memberships(np.asarray(distances, np.float32), sigma, rho)
+
+
 def membership_strengths(indices: np.ndarray, distances: np.ndarray,
                          sigma: np.ndarray, rho: np.ndarray
                          ) -> scipy.sparse.csr_matrix:
   """Directed fuzzy memberships exp(-(d - rho)/sigma) as a sparse [N, N]."""
   num, k = indices.shape
-  shifted = distances - rho[:, None]
-  with np.errstate(divide="ignore", invalid="ignore"):
-    values = np.where((shifted <= 0) | (sigma[:, None] == 0), 1.0,
-                      np.exp(-np.maximum(shifted, 0) / sigma[:, None]))
   rows = np.repeat(np.arange(num, dtype=np.int32), k)
   cols = indices.reshape(-1)
-  values = values.reshape(-1).astype(np.float32)
+  values = _memberships(distances, sigma, rho).reshape(-1)
   values[cols == rows] = 0.0  # no self loops
   keep = (cols >= 0) & (values > 0)  # -1: neighbour not found
   matrix = scipy.sparse.csr_matrix(
