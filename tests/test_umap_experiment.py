@@ -31,7 +31,8 @@ def test_run_writes_metrics_figures_and_reducer(finished_run):
   with open(os.path.join(workdir, "eval.json")) as file:
     written = json.load(file)
   for key in ("trustworthiness", "knn_accuracy", "silhouette",
-              "inverse_mse"):
+              "inverse_mse", "refined_trustworthiness",
+              "refined_knn_accuracy"):
     assert key in written and np.isfinite(written[key])
   assert 0.5 < written["trustworthiness"] <= 1.0
   assert written == pytest.approx({"step": written["step"], **summary})

@@ -180,6 +180,17 @@ def _evaluate(reducer: ParametricUMAP, dataset, config, workdir: str,
   summary.update(quality)
   summary["train_trustworthiness"] = embedding_metrics.trustworthiness(
       reducer.training_data_, reducer.embedding_)
+  # The same scores for umap-learn's kind of transform (the encoder's
+  # output refined against the training embedding), where the training
+  # data was kept: how much the encoder's generalisation costs.
+  if reducer.training_data_ is not None:
+    started = time.perf_counter()
+    refined = reducer.transform(test_images, method="refine")
+    summary["refine_sec"] = time.perf_counter() - started
+    summary.update({f"refined_{name}": value for name, value in
+                    embedding_metrics.embedding_quality(
+                        test_images, refined,
+                        test_labels if categorical else None).items()})
   if reducer.has_decoder:
     with warnings.catch_warnings():  # test points outside the hull: expected
       warnings.simplefilter("ignore")
