@@ -560,7 +560,8 @@ class ParametricUMAP:
     started = time.perf_counter()
     self._layout_compiling.join()  # else it would compile a second time
     layout = np.asarray(self._run_layout(
-        jnp.asarray(rescale_to_box(start)), self._edge_table,
+        jax.device_put(rescale_to_box(start).astype(np.float32)),
+        self._edge_table,
         self.plan_.layout_steps))
     self.timings_["layout"] = time.perf_counter() - started
     self._log(f"layout: {self.plan_.layout_steps} steps of "
@@ -617,8 +618,9 @@ class ParametricUMAP:
         batch = np.concatenate(
             [batch, np.zeros((batch_size - stop, *batch.shape[1:]),
                              batch.dtype)])
-      outputs.append(apply(params, projection, batch)[:stop])
-    return np.asarray(jnp.concatenate(outputs))
+      # Sliced and joined in NumPy (eager JAX ops compile per shape).
+      outputs.append(np.asarray(apply(params, projection, batch))[:stop])
+    return np.concatenate(outputs)
 
   def transform(self, X, method: str = "encoder") -> np.ndarray:
     """Embeds new data: [N, n_components].
@@ -656,7 +658,7 @@ class ParametricUMAP:
     memberships = graph_lib.query_memberships(distances, self.n_neighbors)
     self._log(f"refine: kNN of {len(array)} points among {len(train)}: "
               f"{time.perf_counter() - started:.2f} s")
-    embedding = jnp.asarray(self.embedding_)
+    embedding = jax.device_put(self.embedding_)
     key = jax.random.key(self._seed())
     batch_size = min(batch_size, len(array))
     outputs = []
@@ -666,10 +668,9 @@ class ParametricUMAP:
       pad = lambda v: np.pad(v, [(0, batch_size - len(v))]
                              + [(0, 0)] * (v.ndim - 1))
       refined = refine_positions(
-          jnp.asarray(pad(start[rows])),
-          embedding[jnp.asarray(pad(indices[rows]))],
-          jnp.asarray(pad(memberships[rows])),
-          embedding, jax.random.fold_in(key, start_row), a=self._a,
+          pad(start[rows]), pad(self.embedding_[indices[rows]]),
+          pad(memberships[rows]), embedding,
+          jax.random.fold_in(key, start_row), a=self._a,
           b=self._b, negative_sample_rate=self.negative_sample_rate,
           repulsion_strength=self.repulsion_strength)
       outputs.append(np.asarray(refined)[:len(start[rows])])
@@ -890,9 +891,9 @@ class Trainer:
 
   def set_targets(self, targets: np.ndarray | None) -> None:
     """What the init phase regresses onto (None: no init phase)."""
-    self.targets = jnp.asarray(
+    self.targets = jax.device_put(np.asarray(
         np.zeros((len(self.array), self.reducer.n_components))
-        if targets is None else targets, jnp.float32)
+        if targets is None else targets, np.float32))
 
   def init_state(self) -> TrainState:
     return init_train_state(self._initial_params, self.optimizer)

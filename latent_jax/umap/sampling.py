@@ -85,11 +85,14 @@ def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
                                                 1.0)[:, None]
   # Padding carries no mass: its CDF stays at 1 and is never chosen.
   pad_index = lambda a: np.pad(np.asarray(a, np.int32), (0, pad))
-  return EdgeTable(jnp.asarray(pad_index(head)), jnp.asarray(pad_index(tail)),
-                   jnp.asarray(block_cdf, jnp.float32),
-                   jnp.asarray(within, jnp.float32),
-                   None if neighbors is None else jnp.asarray(neighbors,
-                                                              jnp.int32))
+  # device_put, not jnp.asarray: the latter compiles a program per shape.
+  to_device = lambda a, dtype: jax.device_put(np.asarray(a, dtype))
+  return EdgeTable(to_device(pad_index(head), np.int32),
+                   to_device(pad_index(tail), np.int32),
+                   to_device(block_cdf, np.float32),
+                   to_device(within, np.float32),
+                   None if neighbors is None else to_device(neighbors,
+                                                            np.int32))
 
 
 def edge_table_shapes(capacity: int, neighbors_shape: tuple[int, int] | None,
