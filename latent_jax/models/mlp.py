@@ -35,6 +35,19 @@ class MLPEncoder(nnx.Module):
       x = nnx.relu(layer(x))
     return x
 
+  def batch_minor(self, inputs_t: jax.Array) -> jax.Array:
+    """The same map on transposed activations: [F, B] -> [out_features, B].
+
+    With the batch as the minor (contiguous) axis, XLA:CPU runs a narrow
+    MLP's training step faster: the parametric UMAP's step on 5,000 points
+    (3 x 100, head included) 7.0 -> 6.6 ms best, 8.1 -> 7.3 ms median,
+    measured interleaved in one process.
+    """
+    h = inputs_t
+    for layer in self.layers:
+      h = nnx.relu(layer.kernel[...].T @ h + layer.bias[...][:, None])
+    return h
+
 
 class MLPDecoder(nnx.Module):
   """MLP decoder: [B, latent_dim] -> [B, *output_shape] outputs.
