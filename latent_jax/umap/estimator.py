@@ -630,8 +630,9 @@ class ParametricUMAP:
     against the fixed training embedding as umap-learn's `transform` does
     (each point's kNN among the training data, then UMAP's cross-entropy;
     refine.py). "refine" needs the training data and costs a kNN search of
-    it; on small training sets it places held-out points better (digits:
-    held-out trustworthiness 0.958 -> 0.974).
+    it; on small training sets it places held-out points better (digits,
+    seeds 0-6: held-out trustworthiness 0.960 -> 0.975, 5-NN accuracy
+    0.941 -> 0.964; umap-learn's transform 0.973 / 0.962).
     """
     self._check_fitted("transform")
     if method not in ("encoder", "refine"):
@@ -661,12 +662,12 @@ class ParametricUMAP:
     embedding = jax.device_put(self.embedding_)
     key = jax.random.key(self._seed())
     batch_size = min(batch_size, len(array))
+    # Padding rows have no memberships: no gradient, one compiled shape.
+    pad = lambda v: np.pad(v, [(0, batch_size - len(v))]
+                           + [(0, 0)] * (v.ndim - 1))
     outputs = []
     for start_row in range(0, len(array), batch_size):
       rows = slice(start_row, start_row + batch_size)
-      # Padding rows have no memberships: no gradient, one compiled shape.
-      pad = lambda v: np.pad(v, [(0, batch_size - len(v))]
-                             + [(0, 0)] * (v.ndim - 1))
       refined = refine_positions(
           pad(start[rows]), pad(self.embedding_[indices[rows]]),
           pad(memberships[rows]), embedding,

@@ -224,7 +224,8 @@ def query_memberships(distances: np.ndarray, k: float) -> np.ndarray:
 
   As umap-learn's `transform`: a new point is not in the graph, so its
   nearest neighbour earns no automatic membership of 1 (local connectivity
-  0, hence rho = 0), and sigma solves the same log2(k) equation.
+  0, hence rho = 0), and sigma solves the same log2(k) equation, whose sum
+  skips column 0 here too (umap-learn's does).
   """
   sigma, rho = smooth_knn_dist(distances, k, local_connectivity=0.0)
   return _memberships(np.asarray(distances, np.float32), sigma, rho)
