@@ -18,11 +18,13 @@ from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import inverse
 from latent_jax.umap.curve import find_ab_params
+from latent_jax.umap.projection import fit_projection, project
 from latent_jax.umap.refine import refine_gradient, refine_loss
 from latent_jax.umap.sampling import (draw_bits, edge_table_shapes,
                                       edges_from_bits, index_from_bits,
                                       make_edge_table, max_edges, mix,
-                                      mixing_from_bits, uniform_from_bits)
+                                      mixing_from_bits, normal_from_bits,
+                                      uniform_from_bits)
 from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
@@ -202,6 +204,21 @@ def test_values_from_bits_match_exact_integer_arithmetic():
     index_from_bits(bits["a"], 0)
 
 
+def test_normals_from_bits_are_the_normal_quantiles_of_odd_grid_points():
+  bits = draw_bits(jax.random.key(1), {"noise": (200_000,)})["noise"]
+  ours = np.asarray(jax.jit(normal_from_bits)(bits))
+  # The standard normal's quantile at (2 * top24 + 1) / 2^25, in float64.
+  top = (np.asarray(bits) >> 8).astype(np.float64)
+  np.testing.assert_allclose(ours, scipy.stats.norm.ppf((2 * top + 1)
+                                                        / 2.0**25),
+                             rtol=2e-5, atol=2e-6)
+  assert scipy.stats.kstest(ours, "norm").pvalue > 1e-3
+  # The extreme bit patterns stay finite (2u - 1 never rounds to +-1).
+  extremes = np.asarray(normal_from_bits(jnp.array([0, 2**32 - 1],
+                                                   jnp.uint32)))
+  assert np.all(np.isfinite(extremes)) and extremes[1] == -extremes[0] > 5
+
+
 def test_full_batch_plan_is_known_before_the_graph():
   # So the fit can compile its training programs while the graph is built.
   reducer = ParametricUMAP()
@@ -305,6 +322,49 @@ def test_reconstruction_gradient_reaches_encoder_only_if_asked(
   assert (max(differences) > 1e-6) == autoencoder_loss
 
 
+def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits):
+  data = jnp.asarray(digits[0][:200])
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=False, rngs=nnx.Rngs(0)))
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:200], 10)
+  edges = graph_lib.graph_edges(
+      graph_lib.fuzzy_simplicial_set(indices, distances))
+  table = make_edge_table(edges.head, edges.tail, edges.weight)
+  targets = jnp.asarray(np.random.default_rng(0).normal(size=(200, 2)),
+                        jnp.float32)
+
+  def phase_losses(noise, std):
+    settings = UMAPLossSettings(1.58, 0.9, input_noise=noise)
+    phases = make_phase_losses(graphdef, settings, 64, 64)
+    training = TrainingData(data, data, jnp.float32(std))
+    return [float(phases[phase](params, training, table, targets,
+                                jax.random.key(0))[0])
+            for phase in ("init", "umap")]
+
+  clean = phase_losses(False, 0.0)
+  assert phase_losses(True, 0.0) == pytest.approx(clean, rel=1e-6)
+  noisy = phase_losses(True, 0.3)
+  assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
+
+
+def test_input_noise_std_is_the_knn_radius_over_sqrt_width(fitted, split):
+  train = split[0]
+  radius = NearestNeighbors(n_neighbors=15).fit(train).kneighbors(train)[0]
+  assert fitted.input_noise_std_ == pytest.approx(
+      np.median(radius[:, -1]) / np.sqrt(64), rel=1e-4)
+  # Through a PCA, the radius is measured where the encoder looks.
+  wide = np.random.default_rng(0).normal(size=(300, 40)).astype(np.float32)
+  reducer = ParametricUMAP(input_noise=0.5, pca_components=10)
+  reducer._knn_indices, _ = graph_lib.nearest_neighbors(wide, 15)
+  reducer.input_projection_ = fit_projection(wide, 10)
+  projected = PCA(10).fit_transform(wide)
+  far = reducer._knn_indices[:, -1]
+  expected = 0.5 * np.median(np.linalg.norm(projected - projected[far],
+                                            axis=1)) / np.sqrt(10)
+  assert reducer._input_noise_std(wide) == pytest.approx(expected, rel=1e-4)
+  assert ParametricUMAP(input_noise=0)._input_noise_std(wide) == 0
+
+
 # --- Fit, transform, inverse, save/load -----------------------------------
 
 
@@ -323,6 +383,18 @@ def test_fit_beats_pca_and_transforms_held_out_data(fitted, split):
   assert fitted.graph_.shape == (len(train), len(train))
   assert len(fitted.loss_history_) > 0
   assert np.all(np.isfinite(fitted.loss_history_))
+
+
+def test_input_noise_improves_held_out_trustworthiness(fitted, split):
+  # `fitted` trains with the default input_noise; the same fit without it
+  # maps new points less faithfully (measured over seeds 0-3 with these
+  # settings: 0.940-0.948 without, 0.960-0.964 with).
+  train, _, test, _ = split
+  clean = ParametricUMAP(parametric_reconstruction=True, input_noise=0.0,
+                         **FAST).fit(train)
+  held_out = lambda reducer: embedding_metrics.trustworthiness(
+      test, reducer.transform(test))
+  assert held_out(fitted) > held_out(clean) + 0.005
 
 
 def test_refine_gradient_matches_autodiff():
@@ -348,9 +420,10 @@ def test_refine_places_held_out_points_better(fitted, split):
                      embedding_metrics.knn_accuracy(z, test_labels))
   (tw_encoded, knn_encoded), (tw_refined, knn_refined) = (
       score(encoded), score(refined))
-  # Measured here: 0.944 -> 0.969 and 0.89 -> 0.95 (a short fit).
-  assert tw_refined > tw_encoded + 0.01
-  assert knn_refined > knn_encoded + 0.03
+  # Measured here (this short fit, seeds 0-3): trustworthiness 0.956-0.964
+  # -> 0.968-0.973, 5-NN accuracy 0.929-0.942 -> 0.952-0.965.
+  assert tw_refined > tw_encoded + 0.004
+  assert knn_refined > knn_encoded + 0.01
   # Training points, refined from their own embedding, stay inside their
   # neighbourhood (median shift < median distance to the 15th neighbour;
   # measured 0.16 vs 0.42).
@@ -486,7 +559,6 @@ def test_use_before_fit_and_shape_errors(fitted):
 
 
 def test_input_projection_matches_pca_and_round_trips(tmp_path):
-  from latent_jax.umap.projection import fit_projection, project
   rng = np.random.default_rng(0)
   # Ten well-separated principal axes (so they are well defined), noise.
   scales = np.r_[np.linspace(10, 3, 10), np.full(110, 0.3)]

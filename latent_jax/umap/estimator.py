@@ -159,6 +159,13 @@ class ParametricUMAP:
       (measured on the digits, 3 seeds, 0.5: held-out trustworthiness
       0.934 -> 0.949, 5-NN accuracy 0.912 -> 0.932; training set
       0.986 -> 0.982).
+    input_noise: augmentation: Gaussian noise added to each input the
+      network sees in training (after neighbor_mixing), new every step,
+      with its length in units of the kNN radius (the median distance to
+      the n_neighbors-th neighbour in the encoder's input space: 1.0 is
+      about 0.2 per pixel on the digits); 0: off. The encoder learns a
+      smooth map over the neighbourhoods new points fall in, not one fitted
+      to the training points.
     pca_components: MLP encoders see inputs with more than twice this many
       features projected onto their top `pca_components` principal
       components (fitted on the training data, then fixed; projection.py);
@@ -190,7 +197,8 @@ class ParametricUMAP:
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
-               neighbor_mixing: float = 0.5, pca_components: int = 50):
+               neighbor_mixing: float = 0.5, input_noise: float = 1.0,
+               pca_components: int = 50):
     self.n_components = n_components
     self.n_neighbors = n_neighbors
     self.min_dist = min_dist
@@ -224,6 +232,7 @@ class ParametricUMAP:
     self.steps_per_call = steps_per_call
     self.full_batch_max_points = full_batch_max_points
     self.neighbor_mixing = neighbor_mixing
+    self.input_noise = input_noise
     self.pca_components = pca_components
     self._model = None
 
@@ -279,6 +288,9 @@ class ParametricUMAP:
     if not 0.0 <= self.neighbor_mixing <= 1.0:
       raise ValueError(f"neighbor_mixing must be in [0, 1] (a fraction of "
                        f"the way to a neighbour), got {self.neighbor_mixing}.")
+    if not 0.0 <= self.input_noise < float("inf"):
+      raise ValueError(f"input_noise must be a finite number >= 0 (in units "
+                       f"of the kNN radius; 0: off), got {self.input_noise}.")
     if self.reconstruction_loss not in ("auto", *losses.LIKELIHOODS):
       raise ValueError(f"reconstruction_loss must be 'auto' or one of "
                        f"{losses.LIKELIHOODS}, got {self.reconstruction_loss!r}.")
@@ -471,6 +483,7 @@ class ParametricUMAP:
       trainer = Trainer(self, array, table_shapes)
     self._build_graph(array)
     self.input_projection_ = self._fit_projection(array)
+    self.input_noise_std_ = self._input_noise_std(array)
     self._edge_table = make_edge_table(
         self.edges_.head, self.edges_.tail, self.edges_.weight,
         neighbors=self._knn_indices if self.neighbor_mixing > 0 else None,
@@ -531,6 +544,21 @@ class ParametricUMAP:
     self._log(f"PCA {num_features} -> {self.pca_components} features for "
               f"the encoder: {self.timings_['pca']:.2f} s")
     return projection
+
+  def _input_noise_std(self, array: np.ndarray) -> float:
+    """input_noise in the encoder's input units (after the PCA, if any).
+
+    The noise vector's expected length sqrt(width) * std equals input_noise
+    times the median distance from a point to its n_neighbors-th nearest
+    neighbour, measured where the encoder sees it: one kNN radius at 1.0,
+    whatever the data's scale or dimension.
+    """
+    if self.input_noise == 0:
+      return 0.0
+    inputs = project(self.input_projection_, array.reshape(len(array), -1))
+    farthest = self._knn_indices[:, -1]
+    radius = np.median(np.linalg.norm(inputs - inputs[farthest], axis=1))
+    return float(self.input_noise * radius / math.sqrt(inputs.shape[1]))
 
   def _build_model(self, seed: int, encoder_features: int | None):
     """encoder_features: the PCA's output width (None: the raw inputs)."""
@@ -846,7 +874,8 @@ class Trainer:
         global_correlation_loss_weight=(
             reducer.global_correlation_loss_weight),
         full_batch=reducer._full_batch(len(array)),
-        neighbor_mixing=reducer.neighbor_mixing)
+        neighbor_mixing=reducer.neighbor_mixing,
+        input_noise=reducer.input_noise > 0)
     chunk_mode = reducer.chunk_mode
     if chunk_mode == "auto" and PRESETS[reducer._preset()]["family"] == "mlp":
       chunk_mode = "device_loop"  # no conv weight gradients to slow a loop
@@ -865,7 +894,8 @@ class Trainer:
         inputs=jax.ShapeDtypeStruct(
             array.shape if encoder_features is None
             else (len(array), encoder_features), jnp.float32),
-        originals=jax.ShapeDtypeStruct(array.shape, jnp.float32))
+        originals=jax.ShapeDtypeStruct(array.shape, jnp.float32),
+        noise_std=jax.ShapeDtypeStruct((), jnp.float32))
     self._compiling = _in_background(
         lambda: self._precompile(data_shapes, table_shapes))
 
@@ -888,7 +918,8 @@ class Trainer:
     self.data = TrainingData(
         inputs=(originals if projection is None
                 else jax.device_put(project(projection, self.array))),
-        originals=originals)
+        originals=originals,
+        noise_std=jax.device_put(np.float32(self.reducer.input_noise_std_)))
 
   def set_targets(self, targets: np.ndarray | None) -> None:
     """What the init phase regresses onto (None: no init phase)."""

@@ -60,6 +60,7 @@ def reducer_from_config(config: ml_collections.ConfigDict) -> ParametricUMAP:
       full_batch_max_points=umap.full_batch_max_points,
       # Runs written before these options existed trained without them.
       neighbor_mixing=umap.get("neighbor_mixing", 0.0),
+      input_noise=umap.get("input_noise", 0.0),
       init_batch_size=umap.get("init_batch_size", umap.batch_size),
       pca_components=umap.get("pca_components", 0))
 

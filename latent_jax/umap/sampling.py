@@ -14,11 +14,12 @@ on the host; each level then has at most a few thousand float32 entries per
 unit of probability mass it must resolve.
 
 Random numbers: a training step needs several kinds (edge draws, negatives,
-mixing partners and fractions). `draw_bits` makes them all with one
-threefry call and `uniform_from_bits` / `index_from_bits` turn the bits into
-values. Each `jax.random.uniform` / `randint` is its own threefry program:
-on a CPU one step's half-dozen of them cost ~0.6 s of compilation and ~1 ms
-of every step (randint also draws twice the bits it returns).
+mixing partners and fractions, input noise). `draw_bits` makes them all with
+one threefry call and `uniform_from_bits` / `index_from_bits` /
+`normal_from_bits` turn the bits into values. Each `jax.random.uniform` /
+`randint` is its own threefry program: on a CPU one step's half-dozen of
+them cost ~0.6 s of compilation and ~1 ms of every step (randint also
+draws twice the bits it returns).
 """
 
 from __future__ import annotations
@@ -143,6 +144,19 @@ def draw_bits(key: jax.Array, shapes: dict[str, tuple[int, ...]]
 def uniform_from_bits(bits: jax.Array) -> jax.Array:
   """float32 in [0, 1): the top 24 bits, which float32 holds exactly."""
   return (bits >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+
+
+def normal_from_bits(bits: jax.Array) -> jax.Array:
+  """float32 standard normals, by the inverse CDF of the top 24 bits.
+
+  erf_inv of the odd multiples of 2^-24 in (-1, 1), formed exactly in
+  integers: no value reaches +-1, whose inverse is infinite (a uniform
+  u + 2^-25 near 1 would round to 1 in float32). The tails are cut at
+  |x| ~ 5.4, which a training-time perturbation does not miss.
+  """
+  odd = 2 * (bits >> 8).astype(jnp.int32) + (1 - (1 << 24))
+  return jnp.sqrt(2.0) * jax.lax.erf_inv(odd.astype(jnp.float32)
+                                         * (1.0 / (1 << 24)))
 
 
 def index_from_bits(bits: jax.Array, n: int) -> jax.Array:

@@ -35,7 +35,8 @@ from flax import nnx
 from latent_jax import losses
 from latent_jax.train.step import TrainState, resolve_chunk_mode
 from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
-                                      index_from_bits, mix, mixing_from_bits)
+                                      index_from_bits, mix, mixing_from_bits,
+                                      normal_from_bits)
 
 PHASES = ("init", "umap")
 
@@ -44,6 +45,10 @@ class TrainingData(NamedTuple):
   """The training set on the device."""
   inputs: jax.Array     # what the encoder sees (PCA-projected or raw)
   originals: jax.Array  # the data itself: decoder targets, input distances
+  # float32 scalar: std of the Gaussian noise added to what the encoder sees
+  # (UMAPLossSettings.input_noise). Data, not a static setting: the programs
+  # compile before the kNN graph that sets it exists.
+  noise_std: jax.Array | float = 0.0
 
 
 class UMAPLossSettings(NamedTuple):
@@ -58,6 +63,7 @@ class UMAPLossSettings(NamedTuple):
   global_correlation_loss_weight: float = 0.0
   full_batch: bool = False             # embed every point once per step
   neighbor_mixing: float = 0.0         # max fraction towards a kNN (0: off)
+  input_noise: bool = False            # add N(0, data.noise_std^2) to inputs
 
 
 def squared_distances(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -86,7 +92,23 @@ def global_correlation_loss(inputs: jax.Array, embedding: jax.Array,
 def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                       batch_size: int, init_batch_size: int
                       ) -> dict[str, Callable]:
-  """{phase: loss_fn(params, data, edges, targets, key) -> (loss, terms)}."""
+  """{phase: loss_fn(params, data, edges, targets, key) -> (loss, terms)}.
+
+  Both phases show the encoder augmented inputs: moved towards a neighbour
+  (neighbor_mixing) and then perturbed by Gaussian noise (input_noise), so
+  that it learns a smooth map around the training points, where new points
+  fall, rather than one fitted to the points alone.
+  """
+
+  def noise_shape(num_points, data):
+    if not settings.input_noise:
+      return (0,)
+    return (num_points, *data.inputs.shape[1:])
+
+  def add_noise(points, bits, data):
+    if not settings.input_noise:
+      return points
+    return points + data.noise_std * normal_from_bits(bits)
 
   def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key):
     del targets
@@ -99,15 +121,18 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
         "edges": (2, batch_size),
         "negatives": (batch_size, num_negatives),
         "pool": (0 if settings.full_batch else batch_size,),
-        "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0)})
+        "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0),
+        "noise": noise_shape(num_embedded, data)})
     heads, tails = edges_from_bits(table, bits["edges"])
 
     def inputs(indices):
       if settings.neighbor_mixing > 0:
-        return mix(data.inputs, indices, *mixing_from_bits(
+        points = mix(data.inputs, indices, *mixing_from_bits(
             indices, table.neighbors, bits["mixing"],
             settings.neighbor_mixing))
-      return jnp.take(data.inputs, indices, axis=0)
+      else:
+        points = jnp.take(data.inputs, indices, axis=0)
+      return add_noise(points, bits["noise"], data)
 
     if settings.full_batch:
       # Small data: one pass over all points serves any number of edges.
@@ -151,7 +176,8 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     num_points = data.inputs.shape[0]
     bits = draw_bits(key, {
         "index": (init_batch_size,),
-        "mixing": (2, init_batch_size if settings.neighbor_mixing > 0 else 0)})
+        "mixing": (2, init_batch_size if settings.neighbor_mixing > 0 else 0),
+        "noise": noise_shape(init_batch_size, data)})
     index = index_from_bits(bits["index"], num_points)
     if settings.neighbor_mixing > 0:
       # Mixed inputs regress onto equally mixed targets.
@@ -162,6 +188,7 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     else:
       points = jnp.take(data.inputs, index, axis=0)
       wanted = jnp.take(targets, index, axis=0)
+    points = add_noise(points, bits["noise"], data)  # targets stay put
     loss = jnp.mean(squared_distances(model.embed(points), wanted))
     return loss, {"init": loss}
 
