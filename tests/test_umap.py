@@ -23,8 +23,8 @@ from latent_jax.umap.refine import refine_gradient, refine_loss
 from latent_jax.umap.sampling import (draw_bits, edge_table_shapes,
                                       edges_from_bits, index_from_bits,
                                       make_edge_table, max_edges, mix,
-                                      mixing_from_bits, normal_from_bits,
-                                      uniform_from_bits)
+                                      mixing_from_bits, noise_bank,
+                                      noise_from_bits, uniform_from_bits)
 from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
@@ -204,19 +204,22 @@ def test_values_from_bits_match_exact_integer_arithmetic():
     index_from_bits(bits["a"], 0)
 
 
-def test_normals_from_bits_are_the_normal_quantiles_of_odd_grid_points():
-  bits = draw_bits(jax.random.key(1), {"noise": (200_000,)})["noise"]
-  ours = np.asarray(jax.jit(normal_from_bits)(bits))
-  # The standard normal's quantile at (2 * top24 + 1) / 2^25, in float64.
-  top = (np.asarray(bits) >> 8).astype(np.float64)
-  np.testing.assert_allclose(ours, scipy.stats.norm.ppf((2 * top + 1)
-                                                        / 2.0**25),
-                             rtol=2e-5, atol=2e-6)
-  assert scipy.stats.kstest(ours, "norm").pvalue > 1e-3
-  # The extreme bit patterns stay finite (2u - 1 never rounds to +-1).
-  extremes = np.asarray(normal_from_bits(jnp.array([0, 2**32 - 1],
-                                                   jnp.uint32)))
-  assert np.all(np.isfinite(extremes)) and extremes[1] == -extremes[0] > 5
+def test_noise_rows_and_signs_from_bits_are_uniform_and_independent():
+  bank = noise_bank(64, (3,), 0.25, np.random.default_rng(0))
+  assert bank.shape == (64, 3) and bank.dtype == np.float32
+  assert scipy.stats.kstest(bank.reshape(-1) / 0.25, "norm").pvalue > 1e-3
+  # An odd number of words (threefry is padded to pairs inside draw_bits).
+  bits = draw_bits(jax.random.key(1), {"noise": (100_001,)})["noise"]
+  assert bits.shape == (100_001,)
+  ours = np.asarray(jax.jit(noise_from_bits)(jnp.asarray(bank), bits))
+  # Reference: row floor(bits * 64 / 2^32) = the top 6 bits; sign bit 0.
+  words = np.asarray(bits)
+  rows, negative = words >> 26, (words & 1).astype(bool)
+  np.testing.assert_array_equal(ours, np.where(negative[:, None], -bank[rows],
+                                               bank[rows]))
+  # Every (row, sign) pair equally often: rows uniform, signs independent.
+  cells = np.bincount(2 * rows + negative, minlength=128)
+  assert scipy.stats.chisquare(cells).pvalue > 1e-3
 
 
 def test_full_batch_plan_is_known_before_the_graph():
@@ -336,7 +339,8 @@ def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits):
   def phase_losses(noise, std):
     settings = UMAPLossSettings(1.58, 0.9, input_noise=noise)
     phases = make_phase_losses(graphdef, settings, 64, 64)
-    training = TrainingData(data, data, jnp.float32(std))
+    bank = noise_bank(256, (64,), std, np.random.default_rng(0))
+    training = TrainingData(data, data, jnp.asarray(bank))
     return [float(phases[phase](params, training, table, targets,
                                 jax.random.key(0))[0])
             for phase in ("init", "umap")]
@@ -347,22 +351,15 @@ def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits):
   assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
 
 
-def test_input_noise_std_is_the_knn_radius_over_sqrt_width(fitted, split):
+def test_input_noise_std_is_a_fraction_of_the_data_std(fitted, split):
   train = split[0]
-  radius = NearestNeighbors(n_neighbors=15).fit(train).kneighbors(train)[0]
+  # The default 0.75 x the root of the mean per-pixel variance.
   assert fitted.input_noise_std_ == pytest.approx(
-      np.median(radius[:, -1]) / np.sqrt(64), rel=1e-4)
-  # Through a PCA, the radius is measured where the encoder looks.
-  wide = np.random.default_rng(0).normal(size=(300, 40)).astype(np.float32)
-  reducer = ParametricUMAP(input_noise=0.5, pca_components=10)
-  reducer._knn_indices, _ = graph_lib.nearest_neighbors(wide, 15)
-  reducer.input_projection_ = fit_projection(wide, 10)
-  projected = PCA(10).fit_transform(wide)
-  far = reducer._knn_indices[:, -1]
-  expected = 0.5 * np.median(np.linalg.norm(projected - projected[far],
-                                            axis=1)) / np.sqrt(10)
-  assert reducer._input_noise_std(wide) == pytest.approx(expected, rel=1e-4)
-  assert ParametricUMAP(input_noise=0)._input_noise_std(wide) == 0
+      0.75 * np.sqrt(np.var(train, axis=0).mean()), rel=1e-5)
+  images = np.random.default_rng(0).uniform(size=(50, 6, 6, 1))
+  assert ParametricUMAP(input_noise=0.5)._input_noise_std(
+      images) == pytest.approx(0.5 * np.sqrt(1 / 12), rel=0.05)
+  assert ParametricUMAP(input_noise=0)._input_noise_std(images) == 0
 
 
 # --- Fit, transform, inverse, save/load -----------------------------------
@@ -539,6 +536,9 @@ def test_bad_hyperparameters():
     ParametricUMAP(min_dist=2.0).fit(np.random.rand(30, 3))
   with pytest.raises(ValueError, match="neighbor_mixing"):
     ParametricUMAP(neighbor_mixing=1.5).fit(np.random.rand(30, 3))
+  for noise in (-0.1, float("nan"), float("inf")):
+    with pytest.raises(ValueError, match="input_noise"):
+      ParametricUMAP(input_noise=noise).fit(np.random.rand(30, 3))
   with pytest.raises(ValueError, match="pca_components"):
     ParametricUMAP(pca_components=-1).fit(np.random.rand(30, 3))
 

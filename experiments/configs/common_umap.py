@@ -47,7 +47,7 @@ def umap_section() -> ml_collections.ConfigDict:
   section.init_batch_size = 512      # points per regression step
   section.full_batch_max_points = 10_000
   section.neighbor_mixing = 0.5      # augmentation towards kNN; 0: off
-  section.input_noise = 1.0          # Gaussian input noise, kNN radii
+  section.input_noise = 0.75         # input noise std / data feature std
   section.pca_components = 50        # MLP encoder sees top PCs; 0: raw
   section.grad_clip_norm = 4.0
   return section

@@ -48,7 +48,7 @@ from latent_jax.umap.projection import (InputProjection, fit_projection,
                                         project)
 from latent_jax.umap.refine import refine_positions
 from latent_jax.umap.sampling import (EdgeTable, edge_table_shapes,
-                                      make_edge_table, max_edges)
+                                      make_edge_table, max_edges, noise_bank)
 from latent_jax.umap.spectral import spectral_coordinates
 from latent_jax.umap.training import (PHASES, TrainingData,
                                       UMAPLossSettings, make_umap_chunk)
@@ -68,6 +68,9 @@ MAX_INIT_STEPS = 2000
 # MLP encoders with at most this many inputs train at the larger default
 # learning rate (see the `learning_rate` argument).
 NARROW_INPUT_FEATURES = 100
+# Rows of the input-noise bank (sampling.noise_bank): with random signs,
+# 8,192 noise vectors for the steps to draw from.
+NOISE_BANK_SIZE = 4096
 ENCODER_ALIASES = {"mlp": "umap_mlp", "conv": "small"}
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 FORMAT_VERSION = 1
@@ -160,12 +163,22 @@ class ParametricUMAP:
       0.934 -> 0.949, 5-NN accuracy 0.912 -> 0.932; training set
       0.986 -> 0.982).
     input_noise: augmentation: Gaussian noise added to each input the
-      network sees in training (after neighbor_mixing), new every step,
-      with its length in units of the kNN radius (the median distance to
-      the n_neighbors-th neighbour in the encoder's input space: 1.0 is
-      about 0.2 per pixel on the digits); 0: off. The encoder learns a
-      smooth map over the neighbourhoods new points fall in, not one fitted
-      to the training points.
+      network sees in training (after neighbor_mixing; per point and step
+      a random signed row of a bank of 4,096 normal vectors), with a std
+      per feature of input_noise times the data's rms feature std (the
+      root of the mean per-feature variance: 0.27 on the digits' pixels,
+      0.21 on 28 x 28 digits); 0: off. The encoder then learns a smooth map
+      over the neighbourhoods new points fall in, not one fitted to the
+      training points alone. Measured (held-out trustworthiness / 5-NN
+      accuracy of the encoder, `transform`), at noise std s per pixel:
+      the 1,437 digits, seeds 0-6: s=0: 0.960 / 0.941; s=0.196 (0.72 x
+      their std): 0.974 / 0.963 (umap-learn's transform: 0.973 / 0.962),
+      at a cost of 0.003 on the training set (0.986 -> 0.983). 5,000 x 784
+      digits, seeds 0-2: s=0: 0.862 / 0.877; s=0.152 (0.72 x): 0.889 /
+      0.899, training set unchanged; s=0.30: 0.897 / 0.869 with the
+      training set's 5-NN accuracy 0.93 -> 0.90. A noise relative to the
+      kNN radius, by contrast, needed 1.0 radius on one set and 0.25 on
+      the other.
     pca_components: MLP encoders see inputs with more than twice this many
       features projected onto their top `pca_components` principal
       components (fitted on the training data, then fixed; projection.py);
@@ -197,7 +210,7 @@ class ParametricUMAP:
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
-               neighbor_mixing: float = 0.5, input_noise: float = 1.0,
+               neighbor_mixing: float = 0.5, input_noise: float = 0.75,
                pca_components: int = 50):
     self.n_components = n_components
     self.n_neighbors = n_neighbors
@@ -289,8 +302,9 @@ class ParametricUMAP:
       raise ValueError(f"neighbor_mixing must be in [0, 1] (a fraction of "
                        f"the way to a neighbour), got {self.neighbor_mixing}.")
     if not 0.0 <= self.input_noise < float("inf"):
-      raise ValueError(f"input_noise must be a finite number >= 0 (in units "
-                       f"of the kNN radius; 0: off), got {self.input_noise}.")
+      raise ValueError(f"input_noise must be a finite number >= 0 (a "
+                       f"fraction of the data's feature std; 0: off), got "
+                       f"{self.input_noise}.")
     if self.reconstruction_loss not in ("auto", *losses.LIKELIHOODS):
       raise ValueError(f"reconstruction_loss must be 'auto' or one of "
                        f"{losses.LIKELIHOODS}, got {self.reconstruction_loss!r}.")
@@ -546,19 +560,19 @@ class ParametricUMAP:
     return projection
 
   def _input_noise_std(self, array: np.ndarray) -> float:
-    """input_noise in the encoder's input units (after the PCA, if any).
+    """input_noise x the data's rms feature std (sqrt of the mean variance).
 
-    The noise vector's expected length sqrt(width) * std equals input_noise
-    times the median distance from a point to its n_neighbors-th nearest
-    neighbour, measured where the encoder sees it: one kNN radius at 1.0,
-    whatever the data's scale or dimension.
+    Isotropic in input space, so the same std per component after the PCA
+    (its components are orthonormal). Relative to the data's own spread,
+    not to kNN distances: on 5,000 x 784 digits a noise one kNN radius
+    long, right for the 64-pixel digits, blurred the classes (see the
+    input_noise argument).
     """
     if self.input_noise == 0:
       return 0.0
-    inputs = project(self.input_projection_, array.reshape(len(array), -1))
-    farthest = self._knn_indices[:, -1]
-    radius = np.median(np.linalg.norm(inputs - inputs[farthest], axis=1))
-    return float(self.input_noise * radius / math.sqrt(inputs.shape[1]))
+    flat = array.reshape(len(array), -1)
+    variance = np.mean(flat.var(axis=0, dtype=np.float64))
+    return float(self.input_noise * np.sqrt(variance))
 
   def _build_model(self, seed: int, encoder_features: int | None):
     """encoder_features: the PCA's output width (None: the raw inputs)."""
@@ -889,13 +903,12 @@ class Trainer:
     self.targets = None  # set_targets, once the layout is known
     self.key = jax.random.key(reducer._seed())
     reducer.loss_history_ = []
-    encoder_features = reducer._encoder_features(array)
+    bank_shape = self._noise_bank_shape()
     data_shapes = TrainingData(
-        inputs=jax.ShapeDtypeStruct(
-            array.shape if encoder_features is None
-            else (len(array), encoder_features), jnp.float32),
+        inputs=jax.ShapeDtypeStruct((len(array), *bank_shape[1:]),
+                                    jnp.float32),
         originals=jax.ShapeDtypeStruct(array.shape, jnp.float32),
-        noise_std=jax.ShapeDtypeStruct((), jnp.float32))
+        noise_bank=jax.ShapeDtypeStruct(bank_shape, jnp.float32))
     self._compiling = _in_background(
         lambda: self._precompile(data_shapes, table_shapes))
 
@@ -915,11 +928,24 @@ class Trainer:
     """The edge table (shaped as announced) and the encoder's PCA."""
     self.table = table
     originals = jax.device_put(self.array)
+    rows, *point_shape = self._noise_bank_shape()
+    # Its own stream of the fit's seed (the layout's start draws from
+    # default_rng(seed)).
+    bank = noise_bank(rows, tuple(point_shape),
+                      self.reducer.input_noise_std_,
+                      np.random.default_rng([self.reducer._seed(), 2]))
     self.data = TrainingData(
         inputs=(originals if projection is None
                 else jax.device_put(project(projection, self.array))),
-        originals=originals,
-        noise_std=jax.device_put(np.float32(self.reducer.input_noise_std_)))
+        originals=originals, noise_bank=jax.device_put(bank))
+
+  def _noise_bank_shape(self) -> tuple[int, ...]:
+    """(rows, *one encoder input's shape); no rows if the noise is off."""
+    reducer = self.reducer
+    features = reducer._encoder_features(self.array)
+    point_shape = (self.array.shape[1:] if features is None
+                   else (features,))
+    return (NOISE_BANK_SIZE if reducer.input_noise > 0 else 0, *point_shape)
 
   def set_targets(self, targets: np.ndarray | None) -> None:
     """What the init phase regresses onto (None: no init phase)."""

@@ -36,7 +36,7 @@ from latent_jax import losses
 from latent_jax.train.step import TrainState, resolve_chunk_mode
 from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
                                       index_from_bits, mix, mixing_from_bits,
-                                      normal_from_bits)
+                                      noise_from_bits)
 
 PHASES = ("init", "umap")
 
@@ -45,10 +45,11 @@ class TrainingData(NamedTuple):
   """The training set on the device."""
   inputs: jax.Array     # what the encoder sees (PCA-projected or raw)
   originals: jax.Array  # the data itself: decoder targets, input distances
-  # float32 scalar: std of the Gaussian noise added to what the encoder sees
-  # (UMAPLossSettings.input_noise). Data, not a static setting: the programs
-  # compile before the kNN graph that sets it exists.
-  noise_std: jax.Array | float = 0.0
+  # [bank_size, *input shape]: Gaussian noise vectors, already scaled, that
+  # steps add to what the encoder sees (UMAPLossSettings.input_noise; see
+  # sampling.noise_from_bits). Data, not a static setting: the programs
+  # compile before the kNN graph that sets its scale exists.
+  noise_bank: jax.Array | None = None
 
 
 class UMAPLossSettings(NamedTuple):
@@ -63,7 +64,7 @@ class UMAPLossSettings(NamedTuple):
   global_correlation_loss_weight: float = 0.0
   full_batch: bool = False             # embed every point once per step
   neighbor_mixing: float = 0.0         # max fraction towards a kNN (0: off)
-  input_noise: bool = False            # add N(0, data.noise_std^2) to inputs
+  input_noise: bool = False            # add data.noise_bank rows to inputs
 
 
 def squared_distances(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -100,15 +101,10 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
   fall, rather than one fitted to the points alone.
   """
 
-  def noise_shape(num_points, data):
-    if not settings.input_noise:
-      return (0,)
-    return (num_points, *data.inputs.shape[1:])
-
   def add_noise(points, bits, data):
     if not settings.input_noise:
       return points
-    return points + data.noise_std * normal_from_bits(bits)
+    return points + noise_from_bits(data.noise_bank, bits)
 
   def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key):
     del targets
@@ -122,7 +118,7 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
         "negatives": (batch_size, num_negatives),
         "pool": (0 if settings.full_batch else batch_size,),
         "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0),
-        "noise": noise_shape(num_embedded, data)})
+        "noise": (num_embedded if settings.input_noise else 0,)})
     heads, tails = edges_from_bits(table, bits["edges"])
 
     def inputs(indices):
@@ -177,7 +173,7 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     bits = draw_bits(key, {
         "index": (init_batch_size,),
         "mixing": (2, init_batch_size if settings.neighbor_mixing > 0 else 0),
-        "noise": noise_shape(init_batch_size, data)})
+        "noise": (init_batch_size if settings.input_noise else 0,)})
     index = index_from_bits(bits["index"], num_points)
     if settings.neighbor_mixing > 0:
       # Mixed inputs regress onto equally mixed targets.
