@@ -170,14 +170,14 @@ class ParametricUMAP:
       0.21 on 28 x 28 digits); 0: off. The encoder then learns a smooth map
       over the neighbourhoods new points fall in, not one fitted to the
       training points alone. Measured (held-out trustworthiness / 5-NN
-      accuracy of the encoder, `transform`), at noise std s per pixel:
-      the 1,437 digits, seeds 0-6: s=0: 0.960 / 0.941; s=0.196 (0.72 x
-      their std): 0.974 / 0.963 (umap-learn's transform: 0.973 / 0.962),
-      at a cost of 0.003 on the training set (0.986 -> 0.983). 5,000 x 784
-      digits, seeds 0-2: s=0: 0.862 / 0.877; s=0.152 (0.72 x): 0.889 /
-      0.899, training set unchanged; s=0.30: 0.897 / 0.869 with the
-      training set's 5-NN accuracy 0.93 -> 0.90. A noise relative to the
-      kNN radius, by contrast, needed 1.0 radius on one set and 0.25 on
+      accuracy of the encoder, `transform`), with s the noise std per
+      pixel: the 1,437 digits, seeds 0-6: off: 0.960 / 0.941; 0.75
+      (s=0.203): 0.973 / 0.965 (umap-learn's transform: 0.973 / 0.962),
+      for 0.003-0.005 less on the training set (0.986 / 0.985 -> 0.983 /
+      0.980). 5,000 x 784 digits, seeds 0-2: off: 0.862 / 0.877; 0.75
+      (s=0.158): 0.893 / 0.897, training set not worse; s=0.30: 0.897 /
+      0.869, the training set's 5-NN accuracy 0.93 -> 0.90. A noise sized
+      by the kNN radius instead needed 1.0 radius on one set and 0.25 on
       the other.
     pca_components: MLP encoders see inputs with more than twice this many
       features projected onto their top `pca_components` principal

@@ -220,9 +220,10 @@ def noise_bank(num_vectors: int, shape: tuple[int, ...], std: float,
 def noise_from_bits(bank: jax.Array, bits: jax.Array) -> jax.Array:
   """One noise vector per uint32 in `bits`: bank[row] * sign.
 
-  The row from the top bits (index_from_bits) and the sign from the lowest
-  bit, which the row (floor(bits * n / 2^32)) barely depends on: 2 n
-  distinct vectors, each symmetric about zero like the Gaussian.
+  The row from the top bits (index_from_bits: floor(bits * n / 2^32), the
+  top log2(n) bits when n is a power of two) and the sign from the lowest
+  bit, independent of them: 2 n distinct vectors, symmetric about zero
+  like the Gaussian they stand for.
   """
   rows = jnp.take(bank, index_from_bits(bits, bank.shape[0]), axis=0)
   sign = 1.0 - 2.0 * (bits & 1).astype(bank.dtype)
