@@ -68,6 +68,14 @@ MAX_INIT_STEPS = 2000
 # MLP encoders with at most this many inputs train at the larger default
 # learning rate (see the `learning_rate` argument).
 NARROW_INPUT_FEATURES = 100
+# Adam's moment decays, shorter than optax's 0.9 / 0.999: a fit is a few
+# hundred to two thousand steps, and the sampled loss's gradients keep
+# changing scale as the layout forms. Measured (seeds 0-2 on 5,000 x 784,
+# 0-6 on the 1,437 digits; training-set then held-out trustworthiness):
+# 0.9 / 0.999: 0.928, 0.893 and 0.983, 0.973; 0.9 / 0.99: 0.933, 0.899 and
+# 0.985, 0.975; 0.8 / 0.97: 0.942, 0.912 and 0.985, 0.974; 0.7 / 0.95:
+# 0.943, 0.915 and 0.986, 0.975; 0.6 / 0.9 no better (0.942, 0.911).
+ADAM_B1, ADAM_B2 = 0.7, 0.95
 # Rows of the input-noise bank (sampling.noise_bank): with random signs,
 # 8,192 noise vectors for the steps to draw from.
 NOISE_BANK_SIZE = 4096
@@ -449,8 +457,10 @@ class ParametricUMAP:
     # find the layout, small late ones settle the local neighbourhoods.
     schedule = optax.linear_schedule(self.learning_rate_, 0.0,
                                      max(total_steps, 1))
-    optimizer = (optax.adamw(schedule, weight_decay=self.weight_decay)
-                 if self.weight_decay > 0 else optax.adam(schedule))
+    betas = dict(b1=ADAM_B1, b2=ADAM_B2)
+    optimizer = (optax.adamw(schedule, weight_decay=self.weight_decay,
+                             **betas)
+                 if self.weight_decay > 0 else optax.adam(schedule, **betas))
     if self.grad_clip_norm > 0:
       optimizer = optax.chain(optax.clip_by_global_norm(self.grad_clip_norm),
                               optimizer)
