@@ -351,15 +351,34 @@ def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits):
   assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
 
 
-def test_input_noise_std_is_a_fraction_of_the_data_std(fitted, split):
+def test_input_noise_std_is_a_fraction_of_the_data_std_up_to_a_knn_radius(
+    fitted, split):
   train = split[0]
-  # The default 0.75 x the root of the mean per-pixel variance.
+  feature_std = np.sqrt(np.var(train, axis=0).mean())
+  radius = NearestNeighbors(n_neighbors=15).fit(train).kneighbors(train)[0]
+  per_feature_radius = np.median(radius[:, -1]) / np.sqrt(64)
+  # The digits: 0.75 x 0.27 > 1.57 / 8, so the kNN radius binds.
   assert fitted.input_noise_std_ == pytest.approx(
-      0.75 * np.sqrt(np.var(train, axis=0).mean()), rel=1e-5)
-  images = np.random.default_rng(0).uniform(size=(50, 6, 6, 1))
-  assert ParametricUMAP(input_noise=0.5)._input_noise_std(
-      images) == pytest.approx(0.5 * np.sqrt(1 / 12), rel=0.05)
-  assert ParametricUMAP(input_noise=0)._input_noise_std(images) == 0
+      min(0.75 * feature_std, per_feature_radius), rel=1e-4)
+  assert per_feature_radius < 0.75 * feature_std
+  # Wide, spread data through a PCA: the feature std binds, and the radius
+  # is measured where the encoder looks (PCA space).
+  wide = np.random.default_rng(0).normal(size=(300, 40)).astype(np.float32)
+  reducer = ParametricUMAP(input_noise=0.3, pca_components=10)
+  reducer._knn_indices, _ = graph_lib.nearest_neighbors(wide, 15)
+  reducer.input_projection_ = fit_projection(wide, 10)
+  projected = PCA(10).fit_transform(wide)
+  far = reducer._knn_indices[:, -1]
+  wide_radius = np.median(np.linalg.norm(projected - projected[far],
+                                         axis=1)) / np.sqrt(10)
+  wide_std = np.sqrt(wide.var(axis=0).mean())
+  assert 0.3 * wide_std < wide_radius
+  assert reducer._input_noise_std(wide) == pytest.approx(0.3 * wide_std,
+                                                         rel=1e-4)
+  reducer.input_noise = 5.0
+  assert reducer._input_noise_std(wide) == pytest.approx(wide_radius,
+                                                         rel=1e-4)
+  assert ParametricUMAP(input_noise=0)._input_noise_std(wide) == 0
 
 
 # --- Fit, transform, inverse, save/load -----------------------------------
