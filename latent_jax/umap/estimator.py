@@ -947,7 +947,8 @@ class Trainer:
 
   def bind(self, table: EdgeTable, projection: InputProjection | None
            ) -> None:
-    """The edge table (shaped as announced) and the encoder's PCA."""
+    """The edge table (shaped as announced) and the encoder's PCA; puts
+    the training data and the input-noise bank on the device."""
     self.table = table
     originals = jax.device_put(self.array)
     rows, *point_shape = self._noise_bank_shape()
