@@ -1,6 +1,6 @@
 """Benchmarks (not tests): ratios measured in one run on one device.
 
-  python -m experiments.benchmark vae [--arch=seed002 --batch_size=64]
+  python -m experiments.benchmark vae [--arch=keras_conv --batch_size=64]
   python -m experiments.benchmark umap [--umap_sets=digits,mnist_like]
 
 `vae` prints, for one preset on the heatmaps, training images/s of
@@ -27,11 +27,11 @@ from experiments.benchmark_ensemble import benchmark_ensemble
 from experiments.benchmark_umap import benchmark_umap
 from experiments.configs import vae_heatmaps
 from experiments.timing import matmul_flops_per_sec, timed
-from latent_jax.train.loop import train_and_evaluate
+from latent_jax.runs.vae import train_and_evaluate
 from latent_jax.train.metrics_writer import read_records
 from latent_jax.train.setup import create_model, load_configured_dataset
 
-_ARCH = flags.DEFINE_string("arch", "seed002", "Model preset to benchmark.")
+_ARCH = flags.DEFINE_string("arch", "keras_conv", "Model preset to benchmark.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _STEPS = flags.DEFINE_integer("steps", 100, "Timed steps of the full loop.")
 

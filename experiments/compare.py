@@ -8,8 +8,9 @@ one row per run; runs without eval.json are evaluated first) and
 `<out>/compare.png`: latent codes, reconstruction-error histograms and images
 decoded from one shared latent grid, one column per run. When a run has a
 2-D latent space, PCA's 2-D projection of the same images is one more
-column and row (`pca_2d`, seed 004's baseline: a linear autoencoder with the
-same code size); `--nopca_baseline` leaves it out.
+column and row (`pca_2d`, the Keras MLP-autoencoder notebook's baseline: a
+linear autoencoder with the same code size); `--nopca_baseline` leaves it
+out.
 """
 
 import csv
@@ -29,7 +30,7 @@ from latent_jax.evaluation import exploration_figures
 from latent_jax.evaluation.latent_views import pca_image_baseline
 from latent_jax.evaluation.metrics import make_evaluator
 from latent_jax.evaluation.report import EVAL_FILE
-from latent_jax.train.loop import evaluate_workdir, restore_run
+from latent_jax.runs.vae import evaluate_workdir, restore_run
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories to compare.")
 _OUT = flags.DEFINE_string("out", None, "Output directory.")

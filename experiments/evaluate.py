@@ -22,8 +22,8 @@ from absl import app, flags, logging
 
 from experiments.cli import parse_flags, quiet_library_logs
 from latent_jax.evaluation.exploration import ExplorationOptions
-from latent_jax.train.loop import evaluate_workdir, load_run_config
-from latent_jax.umap import experiment as umap_experiment
+from latent_jax.runs import run_module
+from latent_jax.train.workdir import load_run_config
 
 _POINT = ("comma-separated latent coordinates, origin, mean, class:<value> "
           "or <label>=<value>")
@@ -53,7 +53,7 @@ _ROTATION_CENTER = flags.DEFINE_string(
     "forms). Default: mean.")
 _ROTATION_PLANE = flags.DEFINE_string(
     "rotation_plane", None, "Two latent dims the rotation turns in, i,j "
-    "(default 0,1; seed 002 also turns in 0,2).")
+    "(default 0,1; the Keras VAE-vs-AE heatmap notebook also turns in 0,2).")
 _ROTATION_DEGREES = flags.DEFINE_float(
     "rotation_degrees", 360.0, "How far the rotation turns, in degrees.")
 _TRAVERSAL_BASE = flags.DEFINE_string(
@@ -99,10 +99,9 @@ def main(argv):
   quiet_library_logs()
   try:
     options = exploration_options()  # a typo fails before anything loads
-    if load_run_config(_WORKDIR.value).model.kind == "umap":
-      umap_experiment.evaluate_workdir(_WORKDIR.value, _FIGURES.value)
-    else:
-      evaluate_workdir(_WORKDIR.value, _FIGURES.value, options)
+    kind = load_run_config(_WORKDIR.value).model.kind
+    run_module(kind).evaluate_workdir(_WORKDIR.value, _FIGURES.value,
+                                      options)
   except (ValueError, FileNotFoundError) as error:
     logging.error("%s", error)
     sys.exit(f"error: {error}")

@@ -23,7 +23,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments.cli import parse_flags, quiet_library_logs
-from latent_jax.train import distributed, loop, sweep
+from latent_jax.runs import sweep
+from latent_jax.train import distributed
+from latent_jax.train.runner import NonFiniteLossError, Preempted
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Sweep config, e.g. experiments/configs/ablation.py"
@@ -88,10 +90,10 @@ def main(argv):
     elif distributed.is_chief():
       logging.warning("Multi-host run: write the summary from one process "
                       "afterwards with --summary_only.")
-  except loop.Preempted as stop:
+  except Preempted as stop:
     logging.warning("%s", stop)
     sys.exit(143)
-  except (ValueError, FileNotFoundError, loop.NonFiniteLossError) as error:
+  except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
     logging.error("%s", error)
     sys.exit(f"error: {error}")
 

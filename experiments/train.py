@@ -1,4 +1,4 @@
-"""Train a VAE/AE or a parametric UMAP (or resume one): thin entry point over `train_and_evaluate`.
+"""Train a VAE/AE or a parametric UMAP (or resume one): the run of its kind.
 
   python -m experiments.train --config=experiments/configs/vae_heatmaps.py \
       --workdir=/tmp/vae_heatmaps [--config.model.latent_dim=3 ...]
@@ -14,8 +14,8 @@ from ml_collections import config_flags
 
 from experiments.cli import parse_flags, quiet_library_logs
 
-from latent_jax.train.loop import Preempted, train_and_evaluate
-from latent_jax.umap import experiment as umap_experiment
+from latent_jax.runs import run_module
+from latent_jax.train.runner import Preempted
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. experiments/configs/vae_heatmaps.py"
@@ -31,10 +31,7 @@ def main(argv):
   quiet_library_logs()
   try:
     config = _CONFIG.value
-    # Parametric UMAP runs share the workdir machinery, not the VAE loop.
-    run = (umap_experiment.train_and_evaluate
-           if config.model.kind == "umap" else train_and_evaluate)
-    run(config, _WORKDIR.value)
+    run_module(config.model.kind).train_and_evaluate(config, _WORKDIR.value)
   except Preempted as stop:
     logging.warning("%s", stop)
     sys.exit(143)  # 128 + SIGTERM, so schedulers see an interrupted run

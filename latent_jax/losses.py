@@ -5,8 +5,9 @@ reduction. Nothing here knows about models or trainers.
 
 Parameterisation: the Gaussian posterior is `q(z|x) = N(mean, exp(log_variance))`
 everywhere in this project (encoder heads output `mean` and `log_variance`).
-Seed 002's notebook sampled with `exp(log_sigma)` but computed the KL as if the
-same number were a log-variance; we use the log-variance consistently.
+The Keras VAE-vs-AE heatmap notebook sampled with `exp(log_sigma)` but computed
+the KL as if the same number were a log-variance; we use the log-variance
+consistently.
 """
 
 from __future__ import annotations

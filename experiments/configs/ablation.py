@@ -1,4 +1,7 @@
-"""Ablation: latent dim x KL weight x seed for the heatmap VAE (seed 003).
+"""Ablation: latent dim x KL weight x seed for the heatmap VAE.
+
+A heatmap-VAE version of the PyTorch conv-VAE MNIST notebook's latent-dim
+ablation, with KL weights and seeds added.
 
 Each latent dim is one sub-run training all (KL weight, seed) members side
 by side in one program; `summary.csv` and the sweep figures land in the
@@ -9,12 +12,12 @@ workdir:
 
 4 latent dims x 4 KL weights x 2 seeds, 10 epochs each. On an accelerator
 this takes minutes; on a 2-core CPU each latent dim trains its 8 members
-in about as long as 8 single runs (see the README). Seed 003's grid of
-latent dims:
+in about as long as 8 single runs (see the README). The PyTorch conv-VAE
+MNIST notebook's grid of latent dims:
 
   python -m experiments.sweep --config=experiments/configs/ablation.py \
       --config.sweep.latent_dims='(3,4,5,9,10,15,20,32)' \
-      --workdir=/tmp/latent_jax/ablation_seed003
+      --workdir=/tmp/latent_jax/ablation_pytorch_grid
 
 `smoke` shrinks it to 2 latent dims x 2 KL weights x 2 seeds of a few steps
 (under 3 minutes on a 2-core CPU):

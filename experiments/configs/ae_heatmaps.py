@@ -1,4 +1,6 @@
-"""Deterministic AE on seed 002's heatmaps (compare with vae_heatmaps.py).
+"""Deterministic AE on the Keras VAE-vs-AE heatmap notebook's heatmaps.
+
+The AE counterpart of vae_heatmaps.py, for comparing the two:
 
   python -m experiments.train --config=experiments/configs/ae_heatmaps.py \
       --workdir=/tmp/ae_heatmaps

@@ -1,5 +1,5 @@
-"""Seed 004's MLP autoencoder (784-500-300-2, MSE, Adam 1e-3, batch 50,
-10 epochs) on MNIST digits 1, 5 and 6.
+"""The Keras MLP-autoencoder notebook's model (784-500-300-2, MSE, Adam 1e-3,
+batch 50, 10 epochs) on MNIST digits 1, 5 and 6.
 
   python -m experiments.train --config=experiments/configs/ae_mnist.py \
       --workdir=/tmp/ae_mnist
@@ -13,7 +13,7 @@ def get_config(arg=None):
   return make_config(
       arg,
       **{"data.name": "mnist", "data.classes": (1, 5, 6), "model.kind": "ae",
-         "model.arch": "mlp_seed004", "model.latent_dim": 2,
+         "model.arch": "keras_mlp", "model.latent_dim": 2,
          "loss.likelihood": "gaussian", "train.epochs": 10,
          "train.batch_size": 50, "train.lr_schedule": "constant",
          "train.steps_per_call": 100, "train.log_every_steps": 100,

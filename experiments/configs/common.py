@@ -9,11 +9,11 @@ returned config is locked, so a misspelled override is an error.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import ml_collections
 
-from latent_jax.train.config_checks import FIGURES
+from latent_jax.evaluation.registry import RUN_FIGURES
 
 # Short names accepted in the `get_config(arg)` string -> config path.
 ARG_SHORTCUTS = {
@@ -37,8 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "heatmaps"
-  config.data.test_fraction = 0.2      # heatmaps/digits: seed's 80/20 split
-  config.data.split = "random"         # or "seed002": the notebook's split
+  config.data.test_fraction = 0.2      # heatmaps/digits: notebooks' 80/20
+  config.data.split = "random"         # or "keras_notebook": its own split
   config.data.cache_dir = None         # heatmaps cache; None: ~/.cache
   config.data.data_dir = None          # tfds data_dir for mnist/fashion_mnist
   config.data.classes = None           # e.g. (1, 5, 6) keeps those classes
@@ -63,7 +63,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.learning_rate = 1e-3
   config.train.lr_schedule = "exponential"  # "constant", "exponential", "cosine"
   config.train.lr_decay_steps = 30      # exponential: lr * rate**(step/steps)
-  config.train.lr_decay_rate = 0.99     # (seed 002's Keras ExponentialDecay)
+  config.train.lr_decay_rate = 0.99     # (Keras heatmap notebook's decay)
   config.train.warmup_steps = 0         # linear learning-rate warm-up
   config.train.weight_decay = 0.0       # adamw only
   config.train.grad_clip_norm = 0.0     # 0: no clipping
@@ -116,8 +116,14 @@ def _parse_value(text: str, current: Any, key: str) -> Any:
   return text
 
 
+class ConfigArg(NamedTuple):
+  """A parsed `get_config` argument string."""
+  smoke: bool               # the `smoke` switch was given
+  settings: dict[str, str]  # shortcut name -> raw value text
+
+
 def parse_arg(arg: str | None, shortcuts: dict[str, str] = ARG_SHORTCUTS
-              ) -> tuple[bool, dict[str, str]]:
+              ) -> ConfigArg:
   """Splits a `get_config` string into (smoke, {shortcut: raw value})."""
   smoke, settings = False, {}
   for item in filter(None, (part.strip() for part in (arg or "").split(","))):
@@ -135,7 +141,7 @@ def parse_arg(arg: str | None, shortcuts: dict[str, str] = ARG_SHORTCUTS
                        f"{list(ARG_SWITCHES)}. Other fields can be set with "
                        "--config.<path>=<value>.")
     settings[key] = value
-  return smoke, settings
+  return ConfigArg(smoke, settings)
 
 
 def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
@@ -152,7 +158,7 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> None:
   config.eval.num_images = 8
   config.eval.iwae_samples = 4
   if config.eval.figures == "all":  # every figure but the UMAP view's fit
-    config.eval.figures = ",".join(f for f in FIGURES if f != "latent_umap")
+    config.eval.figures = ",".join(f for f in RUN_FIGURES if f != "latent_umap")
 
 
 def make_config(arg: str | None = None, *,

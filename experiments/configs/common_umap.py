@@ -9,12 +9,19 @@ or any field with `--config.umap.<field>=...`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import ml_collections
+from ml_collections import config_dict
 
 from experiments.configs import common
-from latent_jax.umap.estimator import ENCODER_ALIASES
+from latent_jax.runs.umap import OWNED_ELSEWHERE
+from latent_jax.umap import ParametricUMAP
+from latent_jax.umap.plan import ENCODER_ALIASES
+
+# The type of each keyword whose default is None (chosen from the data).
+_NONE_DEFAULT_TYPES = {"n_epochs": int, "learning_rate": float}
 
 UMAP_SHORTCUTS = {
     **common.ARG_SHORTCUTS,
@@ -27,29 +34,23 @@ UMAP_SHORTCUTS = {
 
 
 def umap_section() -> ml_collections.ConfigDict:
+  """ParametricUMAP's keywords and defaults, read off its signature.
+
+  The estimator is the one source of truth: every keyword except those
+  other sections own (`runs.umap.OWNED_ELSEWHERE`) is a field here, with
+  its default; None defaults ("chosen from the data") are typed
+  placeholders, so `--config.umap.n_epochs=30` still parses.
+  """
   section = ml_collections.ConfigDict()
-  section.n_neighbors = 15
-  section.min_dist = 0.1
-  section.spread = 1.0
-  section.metric = "euclidean"
-  section.n_epochs = 0                # 0: chosen from the data size
-  section.batch_size = 8192           # edges per step
-  section.negative_sample_rate = 5
-  section.learning_rate = 0.0  # 0: chosen from the encoder's input
-  section.parametric_reconstruction = True  # decoder for inverse_transform
-  section.reconstruction_weight = 1.0
-  section.autoencoder_loss = False
-  section.global_correlation_loss_weight = 0.0
-  section.spectral_init = True
-  section.layout_init = True
-  section.layout_epochs = 20
-  section.init_epochs = 20
-  section.init_batch_size = 512      # points per regression step
-  section.full_batch_max_points = 10_000
-  section.neighbor_mixing = 0.5      # augmentation towards kNN; 0: off
-  section.input_noise = 0.75         # input noise std / data feature std
-  section.pca_components = 50        # MLP encoder sees top PCs; 0: raw
-  section.grad_clip_norm = 4.0
+  signature = inspect.signature(ParametricUMAP.__init__)
+  for name, parameter in signature.parameters.items():
+    if name == "self" or name in OWNED_ELSEWHERE:
+      continue
+    if parameter.default is None:
+      kind = _NONE_DEFAULT_TYPES[name]
+      section[name] = config_dict.placeholder(kind)
+    else:
+      section[name] = parameter.default
   return section
 
 
@@ -72,6 +73,8 @@ def make_umap_config(arg: str | None = None, **overrides: Any
   base = common.base_config()
   base.umap = umap_section()
   defaults = {"model.kind": "umap", "model.arch": "umap_mlp",
+              # a decoder, for inverse_transform and the inverse grid
+              "umap.parametric_reconstruction": True,
               "model.latent_dim": 2, "train.log_every_steps": 100,
               "train.checkpoint_every_steps": 500,
               "train.steps_per_call": 100, "eval.figures": "all"}

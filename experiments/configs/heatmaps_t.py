@@ -1,4 +1,6 @@
-"""VAE on seed 002's Student-t heatmaps (df 2 or 200 as a fourth label).
+"""VAE on the Keras VAE-vs-AE heatmap notebook's Student-t heatmaps.
+
+Degrees of freedom (2 or 200) are a fourth label.
 
   python -m experiments.train --config=experiments/configs/heatmaps_t.py \
       --workdir=/tmp/vae_heatmaps_t

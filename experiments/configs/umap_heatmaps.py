@@ -1,4 +1,6 @@
-"""Parametric UMAP of seed 002's density heatmaps (generated, offline).
+"""Parametric UMAP of the Keras VAE-vs-AE heatmap notebook's heatmaps.
+
+The heatmaps are generated locally, so this runs offline.
 
   python -m experiments.train --config=experiments/configs/umap_heatmaps.py \
       --workdir=/tmp/umap_heatmaps

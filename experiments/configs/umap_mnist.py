@@ -1,4 +1,6 @@
-"""Parametric UMAP of MNIST (tensorflow-datasets download; seed 000's data).
+"""Parametric UMAP of MNIST, the umap-learn inverse_transform tutorial's data.
+
+MNIST comes through a tensorflow-datasets download.
 
   python -m experiments.train --config=experiments/configs/umap_mnist.py \
       --workdir=/tmp/umap_mnist

@@ -1,16 +1,18 @@
-"""VAE on seed 002's 36x36 Gaussian heatmaps (no download needed).
+"""VAE on the Keras VAE-vs-AE heatmap notebook's 36x36 Gaussian heatmaps.
+
+The heatmaps are generated locally (no download needed).
 
 The default experiment; finishes in a few minutes on a 2-core CPU:
 
   python -m experiments.train --config=experiments/configs/vae_heatmaps.py \
       --workdir=/tmp/vae_heatmaps
 
-Seed 002's exact Keras architecture and schedule (20 epochs, ~15 minutes on
-a 2-core CPU; on an accelerator seconds):
+The notebook's exact Keras architecture and schedule (20 epochs, ~15 minutes
+on a 2-core CPU; on an accelerator seconds):
 
   python -m experiments.train \
-      --config=experiments/configs/vae_heatmaps.py:arch=seed002 \
-      --workdir=/tmp/vae_heatmaps_seed002
+      --config=experiments/configs/vae_heatmaps.py:arch=keras_conv \
+      --workdir=/tmp/vae_heatmaps_keras_conv
 """
 
 from experiments.configs.common import make_config

@@ -1,4 +1,6 @@
-"""Conv VAE on MNIST (tensorflow-datasets download; seed 003's setting).
+"""Conv VAE on MNIST, the PyTorch conv-VAE MNIST notebook's setting.
+
+MNIST comes through a tensorflow-datasets download.
 
   python -m experiments.train --config=experiments/configs/vae_mnist.py \
       --workdir=/tmp/vae_mnist

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 # All datasets here are images with values in [0, 1]; a Bernoulli decoder is
-# the seed notebooks' choice (binary cross-entropy reconstruction loss).
+# the reference notebooks' choice (binary cross-entropy reconstruction loss).
 DEFAULT_LIKELIHOOD = "bernoulli"
 
 
@@ -82,9 +83,23 @@ class Dataset:
     return int(self.test_images.shape[0])
 
 
+class Arrays(NamedTuple):
+  """One split's validated images and labels."""
+
+  images: np.ndarray  # [N, H, W, C] float32 in [0, 1]
+  labels: np.ndarray  # [N, L] float32
+
+
+class SplitIndices(NamedTuple):
+  """A train/test partition of ``range(N)``."""
+
+  train: np.ndarray  # [N_train] sorted int64
+  test: np.ndarray  # [N_test] sorted int64
+
+
 def validate_arrays(
     name: str, images: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Arrays:
   """Checks and normalises one split's arrays.
 
   Args:
@@ -94,7 +109,8 @@ def validate_arrays(
       labels: ``[N]`` (a label axis is added) or ``[N, L]``.
 
   Returns:
-      ``(images, labels)`` as float32 ``[N, H, W, C]`` and ``[N, L]``.
+      :class:`Arrays` ``(images, labels)``, float32 ``[N, H, W, C]`` and
+      ``[N, L]``.
 
   Raises:
       ValueError: Non-numeric, empty, wrong rank, mismatched ``N``,
@@ -140,32 +156,33 @@ def validate_arrays(
     raise ValueError(
         f"{name}: image values must lie in [0, 1], got [{low}, {high}]"
     )
-  return images, labels
+  return Arrays(images, labels)
 
 
-SPLITS = ("random", "seed002")
+SPLITS = ("random", "keras_notebook")
 
 
 def train_test_split_indices(
     num_examples: int, test_fraction: float, seed: int, split: str = "random"
-) -> tuple[np.ndarray, np.ndarray]:
+) -> SplitIndices:
   """Deterministic random train/test partition of ``range(num_examples)``.
 
   The test size is ``ceil(test_fraction * num_examples)``, as in
-  scikit-learn's ``train_test_split`` used by the seed notebooks (80/20).
+  scikit-learn's ``train_test_split`` used by the reference notebooks (80/20).
 
   Args:
       num_examples: Number of examples ``N``.
       test_fraction: Fraction in ``(0, 1)`` that goes to the test split.
       seed: Seed of ``np.random.default_rng``; same seed, same split.
-      split: ``"random"`` (a permutation from ``seed``) or ``"seed002"``:
-          seed 002's own split, scikit-learn's
+      split: ``"random"`` (a permutation from ``seed``) or
+          ``"keras_notebook"``: the Keras VAE-vs-AE heatmap notebook's own
+          split, scikit-learn's
           ``train_test_split(test_size=test_fraction, random_state=19)``,
           whatever ``seed`` is, to compare numbers with that notebook.
 
   Returns:
-      ``(train_idx, test_idx)``: sorted int64 arrays ``[N_train]`` and
-      ``[N_test]`` that partition ``range(num_examples)``.
+      :class:`SplitIndices` ``(train, test)``: sorted int64 arrays
+      ``[N_train]`` and ``[N_test]`` that partition ``range(num_examples)``.
 
   Raises:
       ValueError: If ``test_fraction`` is not in ``(0, 1)`` or either split
@@ -180,19 +197,21 @@ def train_test_split_indices(
         f"splitting {num_examples} examples with test_fraction={test_fraction} "
         f"gives {num_train} train / {num_test} test; both must be non-empty"
     )
-  if split == "seed002":
+  if split == "keras_notebook":
     from sklearn.model_selection import train_test_split
 
     train_idx, test_idx = train_test_split(
         np.arange(num_examples), test_size=test_fraction, random_state=19
     )
-    return np.sort(train_idx), np.sort(test_idx)
+    return SplitIndices(np.sort(train_idx), np.sort(test_idx))
   if split != "random":
     raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
   permutation = np.random.default_rng(seed).permutation(num_examples)
   # Sorted indices keep the original order inside each split; training
   # loops shuffle per epoch anyway, and sorted gathers are cache friendly.
-  return np.sort(permutation[num_test:]), np.sort(permutation[:num_test])
+  return SplitIndices(
+      np.sort(permutation[num_test:]), np.sort(permutation[:num_test])
+  )
 
 
 def make_dataset(

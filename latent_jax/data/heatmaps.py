@@ -1,9 +1,9 @@
-"""Seed 002's synthetic 36x36 bivariate density heatmaps.
+"""The Keras VAE-vs-AE heatmap notebook's synthetic 36x36 density heatmaps.
 
 Each image is a zero-mean bivariate density (Gaussian, or Student-t for the
 ``heatmaps_t`` variant) evaluated on ``np.mgrid[-3:3:.17, -3:3:.17]`` and
 divided by its maximum.  The covariance is parametrised by two variances and
-a correlation taken from the seed's grids: 25 x 25 x 19 = 11,875 images.
+a correlation taken from the notebook's grids: 25 x 25 x 19 = 11,875 images.
 
 Generation is vectorised over all parameter rows with a closed-form 2x2
 inverse/determinant, and the result is cached on disk under a key that hashes
@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import gammaln
@@ -29,11 +30,12 @@ logger = logging.getLogger(__name__)
 
 # Bump when the generation code changes what ends up in the arrays.
 FORMAT_VERSION = 1
-# (start, stop, step) exactly as in the seed notebook.
+# (start, stop, step) exactly as in the Keras VAE-vs-AE heatmap notebook.
 GRID_SPEC = (-3.0, 3.0, 0.17)
 VAR_SPEC = (0.1, 5.0, 0.2)
 COR_SPEC = (-0.95, 0.95, 0.1)
-# Seed rule for the t variant: df = 2 where (var_x + var_y)**2 - U(0, 10) > 20.
+# The notebook's rule for the t variant:
+# df = 2 where (var_x + var_y)**2 - U(0, 10) > 20.
 DF_RULE = {
     "luck_low": 0.0,
     "luck_high": 10.0,
@@ -48,11 +50,19 @@ DATASET_NAMES = {"gaussian": "heatmaps", "student_t": "heatmaps_t"}
 _CHUNK = 2048
 
 
+class HeatmapArrays(NamedTuple):
+  """Every heatmap of one variant with its generating parameters."""
+
+  images: np.ndarray  # [11875, 36, 36, 1] float32 in [0, 1]
+  # float64 [11875, 3] (var_x, var_y, corr), or [11875, 4] (+ df) for student_t
+  labels: np.ndarray
+
+
 def grid_positions() -> np.ndarray:
   """Evaluation points, ``[36, 36, 2]`` float64.
 
   ``pos[..., 0]`` is the x grid and ``pos[..., 1]`` the y grid, as the
-  seed's ``np.dstack(np.mgrid[-3:3:.17, -3:3:.17])``.
+  notebook's ``np.dstack(np.mgrid[-3:3:.17, -3:3:.17])``.
   """
   start, stop, step = GRID_SPEC
   x, y = np.mgrid[start:stop:step, start:stop:step]
@@ -60,14 +70,14 @@ def grid_positions() -> np.ndarray:
 
 
 def parameter_grid() -> np.ndarray:
-  """All (var_x, var_y, corr) combinations in the seed's order, ``[11875, 3]``."""
+  """All (var_x, var_y, corr) combinations in the notebook's order, ``[11875, 3]``."""
   var_grid = np.arange(*VAR_SPEC)
   cor_grid = np.arange(*COR_SPEC)
   return np.array(np.meshgrid(var_grid, var_grid, cor_grid)).T.reshape(-1, 3)
 
 
 def sample_degrees_of_freedom(params: np.ndarray, seed: int) -> np.ndarray:
-  """Seed 002's stochastic df rule, made reproducible by ``seed``.
+  """The notebook's stochastic df rule, made reproducible by ``seed``.
 
   Args:
       params: ``[N, 3]`` rows of (var_x, var_y, corr).
@@ -135,9 +145,7 @@ def student_t_log_density(
   return log_norm[:, None, None] - 0.5 * (nu + dim) * np.log1p(maha / nu)
 
 
-def generate_heatmaps(
-    variant: str, df_seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def generate_heatmaps(variant: str, df_seed: int = 0) -> HeatmapArrays:
   """Computes all heatmaps of a variant (no cache).
 
   Args:
@@ -145,8 +153,9 @@ def generate_heatmaps(
       df_seed: Seed of the df rule; ignored for ``"gaussian"``.
 
   Returns:
-      ``(images, labels)``: float32 ``[11875, 36, 36, 1]`` in ``[0, 1]`` and
-      float64 ``[11875, 3]`` (var_x, var_y, corr) or ``[11875, 4]`` (+ df).
+      :class:`HeatmapArrays` ``(images, labels)``: float32
+      ``[11875, 36, 36, 1]`` in ``[0, 1]`` and float64 ``[11875, 3]``
+      (var_x, var_y, corr) or ``[11875, 4]`` (+ df).
   """
   if variant not in VARIANTS:
     raise ValueError(
@@ -169,7 +178,7 @@ def generate_heatmaps(
     # cancels and the subtraction avoids overflow for tiny variances.
     log_p -= log_p.max(axis=(1, 2), keepdims=True)
     images[block, ..., 0] = np.exp(log_p)
-  return images, labels
+  return HeatmapArrays(images, labels)
 
 
 def cache_spec(variant: str, df_seed: int = 0) -> dict:
@@ -201,9 +210,7 @@ def default_cache_dir() -> Path:
   )
 
 
-def _read_cache(
-    path: Path, spec_json: str
-) -> tuple[np.ndarray, np.ndarray] | None:
+def _read_cache(path: Path, spec_json: str) -> HeatmapArrays | None:
   """Returns cached arrays, or ``None`` if the file is missing or unusable."""
   if not path.exists():
     return None
@@ -218,7 +225,7 @@ def _read_cache(
         or images.shape[0] != labels.shape[0]
     ):
       raise ValueError("cache content does not match its key")
-    return images, labels
+    return HeatmapArrays(images, labels)
   except Exception as error:  # noqa: BLE001 - any unreadable file is regenerated
     logger.warning(
         "Ignoring unusable heatmap cache %s (%s); regenerating.", path, error
@@ -236,7 +243,7 @@ def _write_cache(
   )
   try:
     with os.fdopen(fd, "wb") as handle:
-      # Uncompressed: ~62 MB, but loads in a fraction of a second.
+      # Uncompressed (~62 MB): loading then does no decompression work.
       np.savez(handle, images=images, labels=labels, spec=np.array(spec_json))
     # mkstemp creates 0600 files; the cache may be shared between users.
     os.chmod(tmp_name, 0o644)
@@ -248,7 +255,7 @@ def _write_cache(
 
 def load_heatmap_arrays(
     variant: str, df_seed: int = 0, cache_dir: str | os.PathLike | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> HeatmapArrays:
   """Cached :func:`generate_heatmaps`.
 
   Args:
@@ -271,7 +278,7 @@ def load_heatmap_arrays(
     return cached
   images, labels = generate_heatmaps(variant, df_seed)
   _write_cache(path, images, labels, spec_json)
-  return images, labels
+  return HeatmapArrays(images, labels)
 
 
 def load_heatmaps(
@@ -283,7 +290,8 @@ def load_heatmaps(
 ) -> Dataset:
   """``heatmaps``: Gaussian heatmaps labelled (var_x, var_y, corr), split by ``seed``.
 
-  ``split="seed002"`` uses the notebook's own split instead (see
+  ``split="keras_notebook"`` uses the Keras VAE-vs-AE heatmap notebook's own
+  split instead (see
   :func:`~latent_jax.data.dataset.train_test_split_indices`).
   """
   images, labels = load_heatmap_arrays("gaussian", cache_dir=cache_dir)

@@ -26,7 +26,7 @@ from latent_jax.evaluation.prototypes import group_prototypes
 from latent_jax.evaluation.trajectories import (line_path, plot_trajectories,
                                                 rotation_path)
 
-# Figures drawn here (the rest of `config_checks.FIGURES` is in report.py).
+# Figures drawn here; `registry.RUN_FIGURES` lists them with the run's others.
 FIGURES = ("traversals", "manifold", "prototypes", "trajectories",
            "latent_pca", "latent_umap")
 # Spans of traversals and manifold grids, in units of the base scale.
@@ -37,8 +37,8 @@ SPAN = 2.5
 class ExplorationOptions:
   """Where the exploration figures look; None / "auto": chosen from the data.
 
-  Points are text as in `latent_jax.evaluation.latent_points` (coordinates,
-  `origin`, `mean`, `class:3`, `var_x=0.5`); dims are `"i,j"` or a pair.
+  Points are text as `latent_points` parses them (coordinates, `origin`,
+  `mean`, `class:<value>`, `<label>=<value>`); dims are `"i,j"` or a pair.
 
   Attributes:
     trajectory_start, trajectory_end: the line's end points (default: the
@@ -150,10 +150,11 @@ def _default_view_line(context: LatentContext,
   """The view line's default end points, each (view point [2], name).
 
   With a class label first: between the projected prototypes of its first
-  and last class (seed 004's morph from one digit to another). Otherwise
-  across the bulk of the view along its first axis (5th to 95th
-  percentile, at the median of the second): prototypes of a continuous
-  label average over the other labels and all project near the centre.
+  and last class (the Keras MLP-autoencoder notebook's morph from one digit
+  to another). Otherwise across the bulk of the view along its first axis
+  (5th to 95th percentile, at the median of the second): prototypes of a
+  continuous label average over the other labels and all project near the
+  centre.
   """
   if context.categorical[0]:
     first, last, first_name, last_name = _extreme_prototypes(context)
@@ -213,7 +214,7 @@ def plan_exploration(options: ExplorationOptions | None,
   paths = [(f"line: {start_name} -> {end_name}",
             line_path(start, end, steps))]
 
-  # --- Rotation (seed 002): needs a plane ----------------------------------
+  # --- Rotation (the Keras VAE-vs-AE heatmap notebook's): needs a plane ---
   if dim > 1:
     plane = parse_dims(options.rotation_plane or (0, 1), "rotation_plane",
                        dim)
@@ -302,10 +303,10 @@ def draw_pca_view(decode: Callable[[np.ndarray], np.ndarray],
   else:
     # With D > 2 the inverse linear map puts the other D - 2 components at
     # the mean, a code that may lie in none of the clusters the view shows
-    # (seed 003's blurry decodes with "the other neurons at 0"). Snapping to
-    # the nearest projected test code decodes a code that is really plotted
-    # there: the most faithful reading of what the view shows. The red
-    # circles show how far each snap went.
+    # (the PyTorch conv-VAE MNIST notebook's blurry decodes with "the other
+    # neurons at 0"). Snapping to the nearest projected test code decodes a
+    # code that is really plotted there: the most faithful reading of what
+    # the view shows. The red circles show how far each snap went.
     invert = nearest_code_inverse(codes, pca.project(codes))
     inverse_name = "nearest test code"
   ratio = pca.explained_variance_ratio
@@ -327,9 +328,9 @@ def draw_umap_view(decode: Callable[[np.ndarray], np.ndarray],
   The reducer is fitted on the test codes with a decoder
   (parametric_reconstruction), so a point on the line maps back to a code
   through UMAP's trained decoder (2-D -> code), then through the model's
-  decoder to an image: the issue's "via the decoder". A short schedule
-  (n_epochs=30, a few seconds on a CPU) keeps evaluate within its budget;
-  `latent_jax.ParametricUMAP` with defaults trains longer.
+  decoder to an image. A short schedule (n_epochs=30) keeps this figure
+  cheap next to the rest of the evaluation; `latent_jax.ParametricUMAP`
+  with defaults trains longer.
   """
   from latent_jax.umap import ParametricUMAP  # pylint: disable=g-import-not-at-top  (pynndescent/numba)
   codes = np.asarray(context.codes, np.float32)

@@ -1,5 +1,6 @@
-"""Latent-space exploration figures (seeds 002-004): traversals, manifold
-grids, prototypes and the side-by-side comparison of runs.
+"""Latent-space exploration figures: traversals, manifold grids, prototypes
+and the side-by-side comparison of runs, as the Keras VAE-vs-AE heatmap,
+PyTorch conv-VAE MNIST and Keras MLP-autoencoder notebooks draw them.
 
 Like `figures`, every function takes arrays and, where it decodes, a callable
 ``decode(codes [M, D]) -> images [M, H, W, C]`` in ``[0, 1]`` that it calls
@@ -61,12 +62,12 @@ def plot_run_comparison(
 ) -> str:
   """Runs side by side: one column per run, three rows.
 
-  Row 1: test codes (first two dims, or the first two principal components
-  for more) coloured by `label_name`; row 2: histogram of per-image
-  reconstruction errors (shared bins); row 3: images decoded from the same
-  latent grid. A baseline such as PCA's 2-D projection of the images (seed
-  004) is one more column: its projections as codes, its reconstruction
-  errors, its inverse map of a grid as the decoded images.
+  Row 1: test codes (first two dims, or the first two principal components for
+  more) coloured by `label_name`; row 2: histogram of per-image reconstruction
+  errors (shared bins); row 3: images decoded from the same latent grid. A
+  baseline such as PCA's 2-D projection of the images (the Keras
+  MLP-autoencoder notebook's) is one more column: its projections as codes, its
+  reconstruction errors, its inverse map of a grid as the decoded images.
 
   Args:
       names: ``R`` run names.

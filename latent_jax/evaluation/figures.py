@@ -33,32 +33,16 @@ from latent_jax.evaluation.exploration_figures import (  # noqa: E402,F401
     plot_manifold_grid, plot_prototypes, plot_run_comparison, plot_traversals)
 
 __all__ = [
-    "plot_loss_curves",
-    "plot_reconstructions",
-    "plot_samples",
-    "plot_reconstruction_errors",
-    "plot_latent_codes",
-    "plot_traversals",
-    "plot_manifold_grid",
-    "plot_prototypes",
-    "plot_run_comparison",
+    "plot_loss_curves", "plot_reconstructions", "plot_samples",
+    "plot_reconstruction_errors", "plot_latent_codes", "plot_traversals",
+    "plot_manifold_grid", "plot_prototypes", "plot_run_comparison",
 ]
 
 
 _SPLIT_ORDER = ("train", "test", "val", "valid", "validation", "eval")
 # Underscore-separated tokens marking bookkeeping metrics, not losses.
-_TIME_TOKENS = {
-    "time",
-    "sec",
-    "secs",
-    "second",
-    "seconds",
-    "eta",
-    "elapsed",
-    "wall",
-    "walltime",
-    "throughput",
-}
+_TIME_TOKENS = {"time", "sec", "secs", "second", "seconds", "eta", "elapsed",
+                "wall", "walltime", "throughput"}
 _LR_KEYS = ("learning_rate", "lr")
 
 
@@ -91,7 +75,7 @@ def plot_loss_curves(
 
   Args:
       records: Metric rows such as ``{"step": 100, "split": "train",
-          "loss": 450.2, "kl": 10.2}``. Rows may lack keys; a row without
+          "loss": 450, "kl": 10}``. Rows may lack keys; a row without
           ``"split"`` counts as train, one without ``"step"`` falls back to
           ``"epoch"`` and then to its index in ``records``. Values may be
           Python/NumPy/JAX scalars; non-finite values become gaps and are
@@ -113,14 +97,9 @@ def plot_loss_curves(
   )
   for i, row in enumerate(records):
     split = str(row.get("split", "train"))
-    x = next(
-        (
-            v
-            for v in (_as_float(row.get("step")), _as_float(row.get("epoch")))
-            if v is not None
-        ),
-        float(i),
-    )
+    x = next((v for v in (_as_float(row.get("step")),
+                          _as_float(row.get("epoch"))) if v is not None),
+             float(i))
     for k, v in row.items():
       if (fv := _as_float(v)) is not None:
         series.setdefault(k, {}).setdefault(split, []).append((x, fv))
@@ -132,65 +111,38 @@ def plot_loss_curves(
 
   ncols = min(3, max(1, len(keys)))
   nrows = math.ceil(max(1, len(keys)) / ncols)
-  fig, axes = plt.subplots(
-      nrows,
-      ncols,
-      figsize=(4.3 * ncols, 3.1 * nrows),
-      squeeze=False,
-      layout="constrained",
-  )
+  fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.1 * nrows),
+                           squeeze=False, layout="constrained")
   for ax in axes.flat[len(keys) :]:
     ax.set_visible(False)
   if not keys:
     axes[0, 0].set_visible(True)
-    axes[0, 0].text(
-        0.5,
-        0.5,
-        "no numeric metrics",
-        ha="center",
-        va="center",
-        transform=axes[0, 0].transAxes,
-    )
+    axes[0, 0].text(0.5, 0.5, "no numeric metrics", ha="center",
+                    va="center", transform=axes[0, 0].transAxes)
   for ax, key in zip(axes.flat, keys):
     by_split = series.get(key, {})
-    order = sorted(
-        by_split,
-        key=lambda s: (_SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else 99, s),
-    )
+    order = sorted(by_split, key=lambda s: (
+        _SPLIT_ORDER.index(s) if s in _SPLIT_ORDER else 99, s))
     positive, finite_all = True, []
     for split in order:
       xs, ys = np.array(sorted(by_split[split], key=lambda p: p[0])).T
       bad = ~np.isfinite(ys)
-      ys[bad] = (
-          np.nan
-      )  # inf would wreck autoscaling; NaN breaks the line instead
+      # inf would wreck autoscaling; NaN breaks the line instead.
+      ys[bad] = np.nan
       finite_all.append(ys[~bad])
       positive &= bool(np.all(ys[~bad] > 0))
       label = split + (f" ({int(bad.sum())} non-finite)" if bad.any() else "")
       # Markers keep sparse series (e.g. periodic test evals, a single row)
       # visible.
-      ax.plot(
-          xs,
-          ys,
-          marker="o" if len(xs) <= 40 else None,
-          ms=3,
-          lw=1.3,
-          label=label,
-      )
+      ax.plot(xs, ys, marker="o" if len(xs) <= 40 else None, ms=3, lw=1.3,
+              label=label)
     vals = np.concatenate(finite_all) if finite_all else np.array([])
     if vals.size == 0:
-      ax.text(
-          0.5,
-          0.5,
-          "no finite values",
-          ha="center",
-          va="center",
-          transform=ax.transAxes,
-      )
+      ax.text(0.5, 0.5, "no finite values", ha="center", va="center",
+              transform=ax.transAxes)
     elif positive and vals.max() / vals.min() > 100:
-      ax.set_yscale(
-          "log"
-      )  # early-training spikes would otherwise flatten the curve
+      # Early-training spikes would otherwise flatten the curve.
+      ax.set_yscale("log")
     ax.set_title(key)
     ax.set_xlabel(xname)
     ax.grid(alpha=0.3)
@@ -288,7 +240,8 @@ def plot_reconstruction_errors(
 
   Args:
       errors: ``[N]`` per-image errors (e.g. the Frobenius norm of
-        reconstruction minus image, as seed 002 reports it).
+        reconstruction minus image, as the Keras VAE-vs-AE heatmap
+        notebook reports it).
       path: Output PNG path.
       title: Figure title.
 

@@ -1,11 +1,11 @@
 """Holes in a latent space: decode where no data lives, measure how far off.
 
-Seed 002 observed that an AE's latent space has gaps where decoding fails,
-while a VAE's is dense. `gap_distances` quantifies it: draw codes uniformly
-in the bounding box of the test codes, decode them, and measure each decoded
-image's Euclidean (Frobenius) distance to its nearest training image. A
-dense latent space decodes everywhere to something data-like (small
-distances); a gapped one decodes its holes to images unlike any data.
+The Keras VAE-vs-AE heatmap notebook observed that an AE's latent space has
+gaps where decoding fails, while a VAE's is dense. `gap_distances` quantifies
+it: draw codes uniformly in the bounding box of the test codes, decode them,
+and measure each decoded image's Euclidean (Frobenius) distance to its nearest
+training image. A dense latent space decodes everywhere to something data-like
+(small distances); a gapped one decodes its holes to images unlike any data.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """How well latent codes separate a class label: a kNN classifier.
 
-As seed 002 does for its Student-t heatmaps (df 2 vs 200): k is chosen by
-5-fold cross-validation on the training codes, then the classifier is scored
-on the test codes (accuracy and macro-averaged F1).
+As the Keras VAE-vs-AE heatmap notebook does for its Student-t heatmaps
+(df 2 vs 200): k is chosen by 5-fold cross-validation on the training codes,
+then the classifier is scored on the test codes (accuracy and macro-averaged
+F1).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Low-dimensional views of latent codes and decoding along a line in them.
 
-Seed 003 projects a VAE's codes to 2-D (PCA, t-SNE, UMAP), draws a line in
-that view and decodes the codes behind the points on the line. Here a view is
-a pair of callables, so any method plugs in without touching the figure:
+The PyTorch conv-VAE MNIST notebook projects a VAE's codes to 2-D (PCA, t-SNE,
+UMAP), draws a line in that view and decodes the codes behind the points on the
+line. Here a view is a pair of callables, so any method plugs in without
+touching the figure:
 
   project: codes [N, D] -> view points [N, 2]
   invert:  view points [M, 2] -> codes [M, D]
@@ -80,8 +81,8 @@ def fit_pca(codes: np.ndarray, n_components: int = 2) -> LinearProjection:
   mean = codes.mean(axis=0)
   centred = codes - mean
   if codes.shape[0] > codes.shape[1]:
-    # Eigenvectors of the [D, D] scatter matrix: for 10,000 images of 1,296
-    # pixels this is ~10x cheaper than the SVD of the [N, D] matrix.
+    # Eigenvectors of the [D, D] scatter matrix: with N > D this is cheaper
+    # than the SVD of the [N, D] matrix (its cost grows with D, not N).
     variance, vectors = np.linalg.eigh(centred.T @ centred)
     variance, components = variance[::-1].clip(0), vectors[:, ::-1].T
   else:
@@ -98,7 +99,10 @@ def fit_pca(codes: np.ndarray, n_components: int = 2) -> LinearProjection:
 def pca_image_baseline(train_images: np.ndarray, test_images: np.ndarray,
                        n_components: int = 2, max_train: int = 10_000
                        ) -> tuple[LinearProjection, np.ndarray, np.ndarray]:
-  """PCA of flattened images as a linear autoencoder (seed 004's baseline).
+  """PCA of flattened images as a linear autoencoder.
+
+  The baseline of the Keras MLP-autoencoder notebook: what a non-linear
+  autoencoder must beat.
 
   Args:
     train_images: [M, H, W, C]; PCA is fitted on the first `max_train`.
@@ -118,7 +122,8 @@ def pca_image_baseline(train_images: np.ndarray, test_images: np.ndarray,
 
 def nearest_code_inverse(codes: np.ndarray, projected: np.ndarray) -> Invert:
   """An `invert` that returns, for each view point, the code whose
-  projection lies nearest to it (seed 003's inverse for t-SNE/UMAP/PCA).
+  projection lies nearest to it (the PyTorch conv-VAE MNIST notebook's
+  inverse for t-SNE/UMAP/PCA).
 
   Args:
     codes: [N, D] codes; projected: [N, 2] their view points.

@@ -1,4 +1,5 @@
-"""Helpers shared by the figure modules: PNG saving, image checks, tiling.
+"""Helpers shared by the figure modules: PNG saving, image checks, tiling,
+and the one colour-map rule for images (`image_cmap`).
 
 Importing this module selects matplotlib's non-interactive Agg backend before
 pyplot is imported, so every figure module works on headless machines and
@@ -18,6 +19,19 @@ import numpy as np  # noqa: E402
 
 DPI = 110
 MAX_POINTS = 5000  # scatter plots get unreadable (and slow) beyond this
+# Single-channel images at least this many pixels high are drawn in colour.
+COLOUR_MIN_HEIGHT = 32
+
+
+def image_cmap(images: np.ndarray) -> str:
+  """The colour map for single-channel ``[N, H, W, C]`` images.
+
+  Rule: "viridis" if the images are at least ``COLOUR_MIN_HEIGHT`` pixels
+  high (``H >= 32``), else "gray". Why: the project's small images are
+  digits, which read best as ink on paper, and its large ones are density
+  heatmaps, whose levels a perceptual colour map shows better than gray.
+  """
+  return "viridis" if np.shape(images)[1] >= COLOUR_MIN_HEIGHT else "gray"
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike) -> str:
@@ -76,7 +90,7 @@ def tile_images(
   One canvas is one fast ``imshow`` instead of one per image.
 
   Gaps and empty cells are NaN for C == 1 (drawn as the colormap's white
-  "bad" colour) and 1.0 (white) otherwise.
+  "bad" colour) and white (ones) otherwise.
 
   Returns:
       The canvas (``[R, S]`` for C == 1, ``[R, S, C]`` otherwise) and the
@@ -105,7 +119,7 @@ def image_grid_figure(
   """
   canvas, pad = tile_images(images, nrows, ncols)
   h, w = images.shape[1:3]
-  # ~0.8 in per cell, but cap the figure so huge grids stay a sane size.
+  # A fixed cell size in inches, capped so huge grids stay a sane size.
   cell = min(0.8, 13.0 / ncols, 13.0 / nrows)
   fig = plt.figure(figsize=(ncols * cell + 1.4, nrows * cell * h / w + 0.9))
   ax = fig.add_subplot(1, 1, 1)

@@ -1,8 +1,8 @@
 """Prototypes: the mean latent code of each class (or label bin).
 
-Seed 003 decodes the mean code of each digit; seed 002's labels are
-continuous generating parameters, so codes are grouped into quantile bins of
-each parameter instead.
+The PyTorch conv-VAE MNIST notebook decodes the mean code of each digit; the
+Keras VAE-vs-AE heatmap notebook's labels are continuous generating parameters,
+so codes are grouped into quantile bins of each parameter instead.
 """
 
 from __future__ import annotations

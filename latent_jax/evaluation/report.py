@@ -1,12 +1,12 @@
-"""Evaluate a trained VAE/AE on its test split: `eval.json` numbers + figures.
+"""Evaluate a trained VAE/AE on its test split: summary numbers + figures.
 
 Takes a model, arrays and plain settings (no trainer, no config object), so
-a notebook can call it on any model with `encode/decode/embed`.
+a notebook can call it on any model with `encode/decode/embed`. It returns
+the numbers; the runs layer writes them (with the step) to `EVAL_FILE`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Sequence
 
@@ -17,18 +17,17 @@ from flax import nnx
 
 from latent_jax import losses
 from latent_jax.evaluation import exploration as exploration_lib
-from latent_jax.evaluation import figures as figure_lib
 from latent_jax.evaluation.gaps import gap_distances, gap_summary
 from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
+from latent_jax.evaluation.plot_utils import image_cmap
+from latent_jax.evaluation.registry import (EXPLORATION_FIGURES, RUN_FIGURES,
+                                            RunFigureInputs, check_figures,
+                                            draw_figures)
 
+# A run's summary file, in its workdir (and in each ensemble member's dir).
 EVAL_FILE = "eval.json"
-
-
-def _image_cmap(images: np.ndarray) -> str:
-  # Digits read best in gray; density heatmaps in a perceptual colour map.
-  return "viridis" if images.shape[1] >= 32 else "gray"
 
 
 def evaluate_and_plot(model, *, test_images: np.ndarray,
@@ -48,7 +47,8 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     test_images: [N, H, W, C] in [0, 1]; test_labels: [N, L].
     train_images, train_labels: [M, H, W, C] and [M, L]: the AE's sampling
       Gaussian and the latent kNN classifier are fitted on them.
-    figures: names from `latent_jax.train.config_checks.FIGURES`.
+    figures: names of `registry.RUN_FIGURES`, drawn in this order to
+      `<out_dir>/figures/<name>.png` (unknown names fail before any work).
     records: metrics.jsonl records for the loss curves.
     iwae_samples: K of the IWAE bound for a VAE (0: skip it).
     exploration: points and dims of the exploration figures (default: chosen
@@ -57,18 +57,16 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
 
   Returns:
     dict with recon, kl, neg_elbo, mse, frobenius (+ median, p95),
-    seed002_loss, recon_floor (Bernoulli), gap_distance_mean / _p95 (see
+    keras_loss, recon_floor (Bernoulli), gap_distance_mean / _p95 (see
     latent_jax.evaluation.gaps); for a VAE active_units and
     iwae_nll; with a class label latent_knn_accuracy / _f1 / _k.
   """
+  check_figures(figures, RUN_FIGURES)
   graphdef, params = nnx.split(model)
   evaluate = make_evaluator(graphdef, likelihood, gaussian_scale, batch_size)
   per_example = evaluate(params, jnp.asarray(test_images), key)
   summary = summarize(per_example, model.latent_dim)
 
-  figure_dir = os.path.join(out_dir, "figures")
-  os.makedirs(figure_dir, exist_ok=True)
-  cmap = _image_cmap(test_images)
   embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(x))
   decode_jit = jax.jit(lambda p, z: losses.decoder_mean(
       likelihood, nnx.merge(graphdef, p).decode(z)))
@@ -97,7 +95,8 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
       test_codes, np.asarray(test_labels).reshape(len(test_codes), -1),
       label_names, categorical, sample_mean, sample_std,
       "prior mean (origin)" if is_vae else "training codes' mean")
-  if set(figures) & set(exploration_lib.FIGURES):
+  plan = None
+  if set(figures) & set(EXPLORATION_FIGURES):
     plan = exploration_lib.plan_exploration(exploration, context)
   if is_vae:
     summary["active_units"] = active_units(test_codes)
@@ -106,7 +105,8 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                                  gaussian_scale)
       summary["iwae_nll"] = float(np.mean(np.asarray(iwae(
           params, jnp.asarray(test_images), jax.random.fold_in(key, 1)))))
-  # Seed 002's "gaps" of an AE's latent space, as a number.
+  # The Keras VAE-vs-AE heatmap notebook's "gaps" of an AE's latent space,
+  # as a number.
   summary.update(gap_summary(gap_distances(decode, test_codes,
                                            train_images[:10_000])))
   class_columns = [i for i, flag in enumerate(categorical) if flag]
@@ -120,35 +120,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
   shown = test_images[np.linspace(0, len(test_images) - 1,
                                   min(num_images, len(test_images))
                                   ).astype(int)]
-  for name in figures:
-    path = os.path.join(figure_dir, f"{name}.png")
-    if name == "loss_curves":
-      figure_lib.plot_loss_curves(records, path)
-    elif name == "reconstructions":
-      figure_lib.plot_reconstructions(shown, decode(codes_of(shown)), path,
-                                      max_images=num_images, cmap=cmap)
-    elif name == "samples":
-      noise = np.random.default_rng(0).standard_normal(
-          (num_images, model.latent_dim)).astype(np.float32)
-      figure_lib.plot_samples(decode(sample_mean + sample_std * noise), path,
-                              title=sample_title, cmap=cmap)
-    elif name == "latent_codes":
-      figure_lib.plot_latent_codes(test_codes, test_labels, label_names,
-                                   path, categorical=categorical)
-    elif name in exploration_lib.FIGURES:
-      exploration_lib.draw_figure(name, plan, context, decode, path, cmap)
-    elif name == "recon_errors":
-      figure_lib.plot_reconstruction_errors(
-          np.asarray(per_example["frobenius"]), path)
-    else:
-      raise ValueError(f"Unknown figure {name!r}.")
+  draw_figures(RUN_FIGURES, figures, RunFigureInputs(
+      latent=context, decode=decode, embed=codes_of, shown=shown,
+      records=records, frobenius=np.asarray(per_example["frobenius"]),
+      plan=plan, sample_title=sample_title, num_images=num_images,
+      cmap=image_cmap(test_images)), os.path.join(out_dir, "figures"))
   return summary
-
-
-def write_eval_json(out_dir: str, step: int, summary: dict[str, float]
-                    ) -> str:
-  path = os.path.join(out_dir, EVAL_FILE)
-  with open(path + ".tmp", "w") as file:
-    json.dump({"step": int(step), **summary}, file, indent=2)
-  os.replace(path + ".tmp", path)
-  return path

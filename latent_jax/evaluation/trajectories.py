@@ -1,4 +1,5 @@
-"""Latent trajectories (seed 002): straight lines and rotations, decoded.
+"""Latent trajectories: straight lines and rotations, decoded (as the Keras
+VAE-vs-AE heatmap notebook walks them).
 
 A path is a [S, D] array of codes. `plot_trajectories` shows, for each path,
 the test codes (two latent dims) with the path drawn over them, next to the
@@ -80,7 +81,8 @@ def plot_trajectories(
   """One row per (name, [S, D] path): latent scatter + decoded images.
 
   The scatter numbers the path's points like the images beside it, so each
-  image can be found on the path (seed 002 placed them along it).
+  image can be found on the path (the Keras VAE-vs-AE heatmap notebook
+  placed them along it).
 
   Args:
     decode: [M, D] codes -> [M, H, W, C] images in [0, 1] (called once with

@@ -1,4 +1,5 @@
-"""Figures of a 2-D embedding: the scatter and seed 000's inverse-transform grid.
+"""Figures of a 2-D embedding: the scatter and the inverse-transform grid of
+the umap-learn inverse_transform tutorial.
 
 Functions take arrays and a callable (`invert`: points -> images), so they
 work with any reducer that has an inverse map, not only ParametricUMAP.
@@ -58,7 +59,9 @@ def plot_embedding(embedding: np.ndarray, path: str | os.PathLike, *,
 
 
 def corner_grid(corners: np.ndarray, size: int = 10) -> np.ndarray:
-  """[size * size, 2] points bilinearly between 4 corners (seed 000).
+  """[size * size, 2] points bilinearly between 4 corners.
+
+  The grid of the umap-learn inverse_transform tutorial.
 
   corners: [4, 2] as (top-left, top-right, bottom-left, bottom-right); row
   r, column c of the grid is at (1 - y) * lerp(c0, c1, x) + y * lerp(c2, c3,
@@ -117,7 +120,8 @@ def plot_inverse_grid(embedding: np.ndarray,
                       label_name: str = "", categorical: bool = True,
                       corners: np.ndarray | None = None, size: int = 10,
                       cmap: str = "gray", title: str = "") -> str:
-  """Seed 000's figure: embedding + grid points, next to their inverses.
+  """The umap-learn inverse_transform tutorial's figure: the embedding with
+  grid points, next to the images those points invert to.
 
   Args:
     embedding: [N, 2] points to draw (e.g. the test set's embedding).

@@ -8,11 +8,33 @@ loss terms. Modules hold no config objects: build them from presets
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from latent_jax import losses
+
+
+class Posterior(NamedTuple):
+  """The Gaussian posterior q(z|x) = N(mean, exp(log_variance))."""
+  mean: jax.Array          # [B, D]
+  log_variance: jax.Array  # [B, D]
+
+
+class VAEOutput(NamedTuple):
+  """One VAE pass with one posterior sample."""
+  outputs: jax.Array       # [B, H, W, C] decoder logits or means
+  mean: jax.Array          # [B, D]
+  log_variance: jax.Array  # [B, D]
+  codes: jax.Array         # [B, D] the sample z
+
+
+class AEOutput(NamedTuple):
+  """One AE pass."""
+  outputs: jax.Array  # [B, H, W, C] decoder logits or means
+  codes: jax.Array    # [B, D]
 
 
 class VAE(nnx.Module):
@@ -35,10 +57,11 @@ class VAE(nnx.Module):
                                         rngs=rngs)
     self.decoder = decoder
 
-  def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """images [B, H, W, C] -> (mean [B, D], log_variance [B, D])."""
+  def encode(self, images: jax.Array) -> Posterior:
+    """images [B, H, W, C] -> Posterior(mean [B, D], log_variance [B, D])."""
     features = self.encoder(images)
-    return self.mean_head(features), self.log_variance_head(features)
+    return Posterior(self.mean_head(features),
+                     self.log_variance_head(features))
 
   def decode(self, codes: jax.Array) -> jax.Array:
     """codes [B, D] -> decoder outputs [B, H, W, C] (logits or means)."""
@@ -50,15 +73,15 @@ class VAE(nnx.Module):
     noise = jax.random.normal(key, mean.shape, mean.dtype)
     return mean + jnp.exp(0.5 * log_variance) * noise
 
-  def __call__(self, images: jax.Array, key: jax.Array):
-    """Returns (decoder outputs [B,H,W,C], mean, log_variance, z [B, D])."""
+  def __call__(self, images: jax.Array, key: jax.Array) -> VAEOutput:
+    """(decoder outputs [B, H, W, C], mean, log_variance, z [B, D])."""
     mean, log_variance = self.encode(images)
     codes = self.sample_posterior(mean, log_variance, key)
-    return self.decode(codes), mean, log_variance, codes
+    return VAEOutput(self.decode(codes), mean, log_variance, codes)
 
   def embed(self, images: jax.Array) -> jax.Array:
     """Deterministic latent code used for plots and kNN: the posterior mean."""
-    return self.encode(images)[0]
+    return self.encode(images).mean
 
   def loss_terms(self, images: jax.Array, key: jax.Array, likelihood: str,
                  gaussian_scale: float = 1.0) -> dict[str, jax.Array]:
@@ -91,11 +114,12 @@ class AE(nnx.Module):
     """codes [B, D] -> decoder outputs [B, H, W, C] (logits or means)."""
     return self.decoder(codes)
 
-  def __call__(self, images: jax.Array, key: jax.Array | None = None):
-    """Returns (decoder outputs [B, H, W, C], codes [B, D]); `key` unused."""
+  def __call__(self, images: jax.Array, key: jax.Array | None = None
+               ) -> AEOutput:
+    """(decoder outputs [B, H, W, C], codes [B, D]); `key` unused."""
     del key  # Same call signature as the VAE so the trainer has one path.
     codes = self.encode(images)
-    return self.decode(codes), codes
+    return AEOutput(self.decode(codes), codes)
 
   def embed(self, images: jax.Array) -> jax.Array:
     """Latent code used for plots and kNN, [B, D]."""

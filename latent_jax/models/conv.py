@@ -3,8 +3,8 @@
 Both work for any image size (8x8 digits, 28x28 MNIST, 36x36 heatmaps): the
 encoder computes its flattened size from the input shape, and the decoder
 starts from the smallest grid that its strides upsample to at least the output
-size, then centre-crops (36 -> 36 exactly for seed 002; 36 -> 28 for MNIST with
-the same strides).
+size, then centre-crops (36 -> 36 exactly for the Keras VAE-vs-AE heatmap
+notebook's model; 36 -> 28 for MNIST with the same strides).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class ConvEncoder(nnx.Module):
 
   Layer i is a 3x3 'SAME' convolution with `features[i]` channels and stride
   `strides[i]`, a ReLU, and (when `pool[i]`) a 2x2 max-pool with stride 2 and
-  'VALID' padding (Keras' MaxPool2D default, so 9 -> 4 as in seed 002). The
+  'VALID' padding (Keras' MaxPool2D default, so 9 -> 4 as in the Keras
+  VAE-vs-AE heatmap notebook). The
   feature map is flattened and passed through ReLU dense layers `hidden`.
   The latent heads (mean/log-variance or code) live in the VAE/AE.
   """

@@ -4,19 +4,20 @@
 bias [Cout]) and the same outputs as `nnx.ConvTranspose(..., padding="SAME")`
 (itself Keras' Conv2DTranspose with 'same' padding), but computes them
 differently. XLA lowers a strided transposed convolution to a convolution over
-a zero-dilated input, and XLA:CPU runs that 15-40x slower than an ordinary
-convolution of the same size (measured on this project's CPUs: 0.48 s vs
-0.013 s for a 64->32 channel, stride-2 layer at batch 64). Instead, every
+a zero-dilated input, and XLA:CPU runs zero-dilated convolutions much slower
+than ordinary ones of the same size. Instead, every
 output pixel y[s*i + r] depends on a few input pixels x[i + d] through kernel
 tap t = s*d - r + pad, so a stride-1 convolution with s*s*Cout output channels
 ("phases") followed by a depth-to-space shuffle gives the same result with
-dense kernels. For seed 002's stride-3, 3x3 layers each phase has exactly one
-tap: the layer is a single matmul.
+dense kernels. For the stride-3, 3x3 layers of the Keras VAE-vs-AE heatmap
+notebook's decoder (preset `keras_conv`) each phase has exactly one tap: the
+layer is a single matmul.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,12 +33,18 @@ def _same_padding_before(kernel_size: int, stride: int) -> int:
   return math.ceil((kernel_size + stride - 2) / 2)
 
 
-def phase_taps(kernel_size: int, stride: int) -> tuple[np.ndarray, int, int]:
+class PhaseTaps(NamedTuple):
+  """Which kernel tap feeds each (input offset, output phase), for one axis."""
+  taps: np.ndarray  # [L, stride] ints in [0, kernel_size]; kernel_size: no tap
+  offset_min: int   # input offset d of taps' first row
+  offset_max: int   # input offset d of taps' last row (L = max - min + 1)
+
+
+def phase_taps(kernel_size: int, stride: int) -> PhaseTaps:
   """Kernel tap for each (input offset, output phase), for one axis.
 
-  Returns (taps [L, stride] with values in [0, kernel_size] where
-  `kernel_size` means "no tap" (a zero), offset_min, offset_max): output
-  y[s*i + r] = sum_d x[i + d] * w[taps[d - offset_min, r]].
+  Output y[s*i + r] = sum_d x[i + d] * w[taps[d - offset_min, r]], where a
+  tap equal to `kernel_size` means "no tap" (a zero).
   """
   pad = _same_padding_before(kernel_size, stride)
   offset_min = -(pad // stride)
@@ -48,7 +55,7 @@ def phase_taps(kernel_size: int, stride: int) -> tuple[np.ndarray, int, int]:
       tap = stride * offset - phase + pad
       if 0 <= tap < kernel_size:
         taps[offset - offset_min, phase] = tap
-  return taps, offset_min, offset_max
+  return PhaseTaps(taps, offset_min, offset_max)
 
 
 class SubPixelConvTranspose(nnx.Module):

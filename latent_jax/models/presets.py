@@ -6,7 +6,7 @@ A preset is plain data: which trunk/decoder classes to use and their widths.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from flax import nnx
 
@@ -15,20 +15,21 @@ from latent_jax.models.conv import ConvDecoder, ConvEncoder
 from latent_jax.models.mlp import MLPDecoder, MLPEncoder
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Seed 002's Keras model, layer for layer: Conv32 -> [Conv64, pool] ->
-    # [Conv128, pool] -> [Conv64, pool] -> Dense64 -> heads; Dense1024 ->
-    # 4x4x64 -> ConvT64 s1 -> ConvT64 s3 -> ConvT32 s3 -> ConvT1. For 36x36
-    # inputs: 232,454 encoder (VAE) and 96,705 decoder parameters.
-    "seed002": dict(
+    # The Keras VAE-vs-AE heatmap notebook's model, layer for layer:
+    # Conv32 -> [Conv64, pool] -> [Conv128, pool] -> [Conv64, pool] ->
+    # Dense64 -> heads; Dense1024 -> 4x4x64 -> ConvT64 s1 -> ConvT64 s3 ->
+    # ConvT32 s3 -> ConvT1. For 36x36 inputs: 232,454 encoder (VAE) and
+    # 96,705 decoder parameters.
+    "keras_conv": dict(
         family="conv",
         encoder=dict(features=(32, 64, 128, 64), strides=(1, 1, 1, 1),
                      pool=(False, True, True, True), hidden=(64,)),
         decoder=dict(start_features=64, features=(64, 64, 32),
                      strides=(1, 3, 3), hidden=()),
     ),
-    # Default for the quick runs: strided convs instead of conv + pool, about
-    # 20x fewer FLOPs than seed002, so the default experiment fits in minutes
-    # on a 2-core CPU.
+    # Default for the quick runs: strided convs instead of conv + pool, so a
+    # step costs a small fraction of keras_conv's FLOPs and the default
+    # experiment stays short on a 2-core CPU.
     "small": dict(
         family="conv",
         encoder=dict(features=(32, 64), strides=(2, 2), pool=(False, False),
@@ -36,8 +37,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         decoder=dict(start_features=32, features=(32, 16), strides=(2, 2),
                      hidden=()),
     ),
-    # Seed 004's MLP autoencoder: 784-500-300-latent and back.
-    "mlp_seed004": dict(
+    # The Keras MLP-autoencoder notebook's model: 784-500-300-latent and back.
+    "keras_mlp": dict(
         family="mlp",
         encoder=dict(hidden=(500, 300)),
         decoder=dict(hidden=(300, 500)),
@@ -59,8 +60,15 @@ def _check_arch(arch: str) -> dict[str, Any]:
   return PRESETS[arch]
 
 
+class EncoderDecoder(NamedTuple):
+  """A preset's encoder trunk and decoder, before any latent head."""
+  encoder: ConvEncoder | MLPEncoder  # [B, H, W, C] -> [B, out_features]
+  decoder: ConvDecoder | MLPDecoder  # [B, latent_dim] -> [B, H, W, C]
+
+
 def build_encoder_decoder(arch: str, input_shape: Sequence[int],
-                          latent_dim: int, *, rngs: nnx.Rngs):
+                          latent_dim: int, *, rngs: nnx.Rngs
+                          ) -> EncoderDecoder:
   """(encoder trunk, decoder) for a preset and an [H, W, C] input shape."""
   preset = _check_arch(arch)
   if preset["family"] == "conv":
@@ -71,7 +79,7 @@ def build_encoder_decoder(arch: str, input_shape: Sequence[int],
     encoder = MLPEncoder(input_shape, **preset["encoder"], rngs=rngs)
     decoder = MLPDecoder(latent_dim, input_shape, **preset["decoder"],
                          rngs=rngs)
-  return encoder, decoder
+  return EncoderDecoder(encoder, decoder)
 
 
 MODEL_KINDS = {"vae": VAE, "ae": AE}

@@ -1,17 +1,15 @@
-"""Value checks on a train config: each error names the key and the problem."""
+"""Value checks on the config sections every run shares: data, model, loss,
+train, eval. Each error names the key and the problem; the model kind and
+its own sections are checked by its run (latent_jax/runs)."""
 
 from __future__ import annotations
 
 from latent_jax import losses
 from latent_jax.data import DATASETS
 from latent_jax.data.dataset import SPLITS
-from latent_jax.models.presets import MODEL_KINDS, PRESETS
+from latent_jax.models.presets import PRESETS
 from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
-from latent_jax.train.step import resolve_chunk_mode
-
-FIGURES = ("loss_curves", "reconstructions", "samples", "latent_codes",
-           "traversals", "manifold", "prototypes", "trajectories",
-           "recon_errors", "latent_pca", "latent_umap")
+from latent_jax.train.chunk import resolve_chunk_mode
 
 
 def _fail(key: str, value, problem: str) -> None:
@@ -32,19 +30,6 @@ def _one_of(config, key: str, allowed) -> None:
     _fail(key, value, f"must be one of {sorted(allowed)}.")
 
 
-def selected_figures(spec: str, known: tuple[str, ...] = FIGURES
-                     ) -> tuple[str, ...]:
-  """Parses `eval.figures` ("all" or a comma-separated subset of `known`)."""
-  if spec in ("all", "", None):
-    return known
-  names = tuple(name.strip() for name in spec.split(",") if name.strip())
-  unknown = [name for name in names if name not in known]
-  if unknown:
-    raise ValueError(f"Invalid config value eval.figures={spec!r}: unknown "
-                     f"figure(s) {unknown}; known: {list(known)}.")
-  return names
-
-
 def validate_config(config) -> None:
   """Raises ValueError naming the first invalid key."""
   _one_of(config, "data.name", DATASETS)
@@ -57,9 +42,6 @@ def validate_config(config) -> None:
     section, field = key.split(".")
     if config[section][field] is not None:
       _at_least(config, key, 1)
-  # "umap": a parametric UMAP run (latent_jax/umap/experiment.py), which
-  # checks its own `umap` section and figure names.
-  _one_of(config, "model.kind", (*MODEL_KINDS, "umap"))
   _one_of(config, "model.arch", PRESETS)
   _at_least(config, "model.latent_dim", 1)
   _one_of(config, "loss.likelihood", losses.LIKELIHOODS)
@@ -82,5 +64,3 @@ def validate_config(config) -> None:
     _at_least(config, key, 0)
   _at_least(config, "train.grad_clip_norm", 0.0, (int, float))
   resolve_chunk_mode(config.train.chunk_mode)
-  if config.model.kind != "umap":
-    selected_figures(config.eval.figures)

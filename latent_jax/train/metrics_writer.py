@@ -7,7 +7,7 @@ import math
 import os
 from typing import Any
 
-import jax
+from latent_jax.train import distributed
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -43,7 +43,7 @@ class MetricsWriter:
 
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, METRICS_FILE)
-    self.enabled = jax.process_index() == 0
+    self.enabled = distributed.is_chief()
 
   def truncate_after(self, step: int) -> None:
     """Drops records past `step`: a resumed run rewrites them, so none repeat."""

@@ -7,13 +7,9 @@ stays fixed (attraction to those neighbours, repulsion from uniformly drawn
 training points). Here it starts from the encoder's output and runs on the
 device, every point at once, in one jitted loop.
 
-Why: the 3 x 100 encoder trained on a few thousand points generalises less
-well than a kNN placement (digits, 1,437 training points: held-out
-trustworthiness 0.958 from the encoder vs 0.974 from umap-learn's
-transform; regularising the encoder (weight decay, wider nets, more or
-symmetric neighbour mixing) left it within 0.953-0.966). The refinement
-recovers it where the training data is at hand, at the cost of a kNN
-search of it.
+Why: an encoder trained on a few thousand points generalises less well than
+a kNN placement (docs/benchmarks.md). The refinement recovers that where the
+training data is at hand, at the cost of a kNN search of it.
 
 Each step takes the exact expectation over the k neighbours (k is small)
 and samples `negative_sample_rate * k` uniform negatives per point; the
@@ -30,16 +26,15 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from latent_jax import losses
+from latent_jax.umap import graph as graph_lib
 from latent_jax.umap.sampling import draw_bits, index_from_bits
 
-# Measured on the digits (1,437 training / 360 held-out points, seeds 0-2):
-# held-out trustworthiness / 5-NN accuracy 0.958 / 0.944 from the encoder,
-# 0.971 / 0.960 after 100 steps at 0.05, 0.975 / 0.967 after 200 at 0.1
-# (umap-learn's transform: 0.974 / 0.958); 400 steps at 0.05 added
-# nothing. Over seeds 0-6: 0.975 / 0.963 vs umap-learn's 0.973 / 0.962.
+# Chosen on held-out digits against fewer steps and smaller rates
+# (docs/benchmarks.md); more steps added nothing.
 REFINE_STEPS = 200
 REFINE_LEARNING_RATE = 0.1
 
@@ -135,3 +130,40 @@ def refine_gradient(positions, neighbor_positions, memberships, negatives,
   scale, _, offset = coefficient_and_offset(negatives)
   repulsion = jnp.sum((negative_weight * scale)[..., None] * offset, axis=1)
   return attraction - repulsion
+
+
+def refine_embedding(train_data: np.ndarray, train_embedding: np.ndarray,
+                     points: np.ndarray, start: np.ndarray, *,
+                     n_neighbors: int, metric: str, seed: int, a: float,
+                     b: float, negative_sample_rate: int,
+                     repulsion_strength: float, batch_size: int = 4096
+                     ) -> np.ndarray:
+  """New points' positions [n, d], refined from `start` [n, d].
+
+  train_data: [N, ...] the fitted inputs; train_embedding: [N, d] their
+  embedding; points: [n, ...] the new inputs. Each point's k nearest
+  training points get umap-learn's transform memberships; batches of
+  `batch_size` points are padded (padding rows have no memberships, hence
+  no gradient), so one compiled shape serves any n.
+  """
+  train = train_data.reshape(len(train_data), -1)
+  indices, distances = graph_lib.query_neighbors(
+      train, points.reshape(len(points), -1), n_neighbors, metric=metric,
+      random_state=seed)
+  memberships = graph_lib.query_memberships(distances, n_neighbors)
+  embedding = jax.device_put(train_embedding)
+  key = jax.random.key(seed)
+  batch_size = min(batch_size, len(points))
+  pad = lambda v: np.pad(v, [(0, batch_size - len(v))]
+                         + [(0, 0)] * (v.ndim - 1))
+  outputs = []
+  for start_row in range(0, len(points), batch_size):
+    rows = slice(start_row, start_row + batch_size)
+    refined = refine_positions(
+        pad(start[rows]), pad(train_embedding[indices[rows]]),
+        pad(memberships[rows]), embedding,
+        jax.random.fold_in(key, start_row), a=a, b=b,
+        negative_sample_rate=negative_sample_rate,
+        repulsion_strength=repulsion_strength)
+    outputs.append(np.asarray(refined)[:len(start[rows])])
+  return np.concatenate(outputs)

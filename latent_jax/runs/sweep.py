@@ -7,8 +7,8 @@ sweep command rerun after an interruption (or one SLURM array task per dim)
 continues where it stopped. The summary reads the finished sub-runs only:
 
 - `summary.csv`: one row per member (`SUMMARY_COLUMNS`).
-- `metrics_vs_kl_weight.png`, `rate_distortion.png`,
-  `reconstructions_per_cell.png` (latent_jax/train/sweep_figures.py).
+- the figures of `evaluation.registry.SWEEP_FIGURES` (metrics against KL
+  weight, rate-distortion, reconstructions per cell).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from absl import logging
 from flax import nnx
 
 from latent_jax import losses
-from latent_jax.train import sweep_figures
-from latent_jax.train.loop import (CONFIG_FILE, load_run_config,
-                                   restore_ensemble, train_and_evaluate)
+from latent_jax.evaluation.registry import (SWEEP_FIGURES, SweepFigureInputs,
+                                            draw_figures)
+from latent_jax.runs.vae import restore_ensemble, train_and_evaluate
 from latent_jax.train.metrics_writer import read_records
+from latent_jax.train.workdir import CONFIG_FILE, EVAL_FILE, load_run_config
 
 SUMMARY_FILE = "summary.csv"
 SUMMARY_COLUMNS = ("latent_dim", "kl_weight", "seed", "neg_elbo", "recon",
@@ -112,7 +113,7 @@ def train_seconds(records: list[dict[str, Any]]) -> float:
 
 
 def _member_entries(run_dir: str) -> list[dict[str, Any]] | None:
-  path = os.path.join(run_dir, "eval.json")
+  path = os.path.join(run_dir, EVAL_FILE)
   if not os.path.exists(path):
     return None
   with open(path) as file:
@@ -165,7 +166,7 @@ def cell_reconstructions(workdir: str, dims: Sequence[int],
   images, cells = None, {}
   for latent_dim in dims:
     run_dir = sub_workdir(workdir, latent_dim)
-    if not os.path.exists(os.path.join(run_dir, "eval.json")):
+    if not os.path.exists(os.path.join(run_dir, EVAL_FILE)):
       continue
     config, dataset, model, members, params, _ = restore_ensemble(run_dir)
     if images is None:
@@ -191,15 +192,9 @@ def write_summary(workdir: str, dims: Sequence[int],
         f"No finished sub-run under {workdir} (latent_<d>/eval.json for d in "
         f"{list(dims)}): run the sweep first.")
   write_summary_csv(rows, os.path.join(workdir, SUMMARY_FILE))
-  sweep_figures.plot_metrics_vs_kl_weight(
-      rows, os.path.join(workdir, "metrics_vs_kl_weight.png"))
-  sweep_figures.plot_rate_distortion(
-      rows, os.path.join(workdir, "rate_distortion.png"))
   images, cells = cell_reconstructions(workdir, dims, num_images)
-  sweep_figures.plot_reconstructions_per_cell(
-      images, cells, os.path.join(workdir, "reconstructions_per_cell.png"),
-      # as the run figures: density heatmaps in colour, digits in gray
-      cmap="viridis" if images.shape[1] >= 32 else "gray")
+  draw_figures(SWEEP_FIGURES, tuple(SWEEP_FIGURES),
+               SweepFigureInputs(rows, images, cells), workdir)
   logging.info("Sweep summary: %d rows in %s", len(rows),
                os.path.join(workdir, SUMMARY_FILE))
   return rows

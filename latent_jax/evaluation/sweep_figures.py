@@ -6,12 +6,10 @@ seed and metrics) or plain arrays and writes one PNG.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
+# plot_utils selects the Agg backend before pyplot is imported.
+from latent_jax.evaluation.plot_utils import save_figure
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -49,13 +47,6 @@ def _kl_axis(axis, weights) -> None:
   axis.minorticks_off()
 
 
-def _save(figure, path: str) -> str:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  figure.savefig(path, dpi=110, bbox_inches="tight")
-  plt.close(figure)
-  return path
-
-
 def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]], path: str
                               ) -> str:
   """One panel per metric against KL weight; a line per latent dim (mean
@@ -83,7 +74,7 @@ def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]], path: str
   figure.suptitle(f"Test metrics against KL weight (mean of {seeds} seed(s);"
                   " band: min-max over seeds)")
   figure.tight_layout()
-  return _save(figure, path)
+  return save_figure(figure, path)
 
 
 def plot_rate_distortion(rows: Sequence[dict[str, Any]], path: str) -> str:
@@ -113,7 +104,7 @@ def plot_rate_distortion(rows: Sequence[dict[str, Any]], path: str) -> str:
   axis.set_title("Rate-distortion plane (labels: KL weight)")
   axis.legend(title="latent dim", fontsize=8)
   figure.tight_layout()
-  return _save(figure, path)
+  return save_figure(figure, path)
 
 
 def plot_reconstructions_per_cell(
@@ -148,4 +139,4 @@ def plot_reconstructions_per_cell(
     axes_row[0].set_ylabel(label, rotation=0, ha="right", va="center",
                            fontsize=8)
   figure.suptitle("Reconstructions per cell (posterior means)")
-  return _save(figure, path)
+  return save_figure(figure, path)

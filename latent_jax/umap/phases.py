@@ -1,4 +1,4 @@
-"""The parametric UMAP's jitted training programs.
+"""The parametric UMAP's two training phases, as updates for the engine.
 
 Two phases share one optimiser state and one step counter:
 
@@ -18,9 +18,8 @@ pool of `batch_size` uniform points embedded once per step, so a step embeds
 (head, uniform point); pairs merely share pool members within a step.
 
 Randomness depends only on (key, step), so a resumed run replays the steps
-an uninterrupted run would take. A chunk of steps is one host call, run as a
-`lax.fori_loop` (GPU/TPU, and CPU for MLPs) or as per-step async dispatches
-(CPU with conv encoders; see `latent_jax/train/step.py` for why).
+an uninterrupted run would take. The engine (latent_jax/train/chunk.py)
+runs the steps, many per host call; this module only supplies them.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import optax
 from flax import nnx
 
 from latent_jax import losses
-from latent_jax.train.step import TrainState, resolve_chunk_mode
+from latent_jax.train.chunk import TrainState, Update
 from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
                                       index_from_bits, mix, mixing_from_bits,
                                       noise_from_bits)
@@ -50,6 +49,14 @@ class TrainingData(NamedTuple):
   # sampling.noise_from_bits). Data, not a static setting: the programs
   # compile before the kNN graph that sets its scale exists.
   noise_bank: jax.Array | None = None
+
+
+class PhaseInputs(NamedTuple):
+  """What every step of a phase reads (on the device, never donated)."""
+  data: TrainingData
+  table: EdgeTable
+  targets: jax.Array  # [N, n_components]: where "init" regresses to
+  key: jax.Array      # the fit's training key (folded with the step)
 
 
 class UMAPLossSettings(NamedTuple):
@@ -191,102 +198,30 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
   return {"umap": umap_loss, "init": init_loss}
 
 
-def make_umap_chunk(graphdef: nnx.GraphDef,
-                    optimizer: optax.GradientTransformation,
-                    settings: UMAPLossSettings, *, batch_size: int,
-                    init_batch_size: int, chunk_mode: str = "auto"
-                    ) -> Callable:
-  """Builds `chunk(state, phase, data, table, targets, key, num_steps)`.
+def make_phase_updates(graphdef: nnx.GraphDef,
+                       optimizer: optax.GradientTransformation,
+                       settings: UMAPLossSettings, *, batch_size: int,
+                       init_batch_size: int) -> dict[str, Update]:
+  """{phase: the engine's `Update` of that phase} (train/chunk.py).
 
-  `data` is a `TrainingData`; `phase` is one of `PHASES` (a chunk never
-  crosses a phase boundary);
-  `targets` are the coordinates [N, n_components] that "init" regresses
-  onto (ignored by "umap"). Returns (state, metrics) with the
-  chunk's mean `loss`, per-term means, `grad_norm`, `num_steps` and
-  `first_nonfinite_step` (-1 if none). `state` is donated.
-
-  `chunk.precompile(state, phase, data, table, targets, key)` compiles a
-  phase's programs without running them (nothing is donated), so that a
-  caller can compile on another thread while the host does other work; the
-  later calls find them in JAX's cache.
+  Each step reads `PhaseInputs`; "init" regresses onto `targets`
+  [N, n_components], "umap" ignores them. Metrics: the phase's loss terms,
+  `loss` and `grad_norm`, both watched for NaN/Inf.
   """
-  chunk_mode = resolve_chunk_mode(chunk_mode)
   phase_losses = make_phase_losses(graphdef, settings, batch_size,
                                    init_batch_size)
 
-  def one_step(phase, carry, data, table, targets, key):
-    state, sums, first_bad = carry
-    (loss, terms), grads = jax.value_and_grad(
-        phase_losses[phase], has_aux=True)(
-            state.params, data, table, targets,
-            jax.random.fold_in(key, state.step))
-    updates, opt_state = optimizer.update(grads, state.opt_state,
-                                          state.params)
-    params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.tree.norm(grads)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    first_bad = jnp.where((first_bad < 0) & ~finite, state.step, first_bad)
-    values = dict(terms, loss=loss, grad_norm=grad_norm)
-    sums = jax.tree.map(jnp.add, sums, values)
-    return TrainState(params, opt_state, state.step + 1), sums, first_bad
+  def make_step(loss_fn):
+    def step(state: TrainState, aux, inputs: PhaseInputs):
+      (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          state.params, inputs.data, inputs.table, inputs.targets,
+          jax.random.fold_in(inputs.key, state.step))
+      updates, opt_state = optimizer.update(grads, state.opt_state,
+                                            state.params)
+      params = optax.apply_updates(state.params, updates)
+      metrics = dict(terms, loss=loss, grad_norm=optax.tree.norm(grads))
+      return TrainState(params, opt_state, state.step + 1), aux, metrics
+    return step
 
-  def zero_sums(phase, state, data, table, targets, key):
-    _, terms = jax.eval_shape(phase_losses[phase], state.params, data, table,
-                              targets, key)
-    return {name: jnp.zeros((), jnp.float32)
-            for name in (*terms, "loss", "grad_norm")}
-
-  def finish(carry, num_steps):
-    state, sums, first_bad = carry
-    count = jnp.maximum(num_steps, 1).astype(jnp.float32)
-    metrics = {name: total / count for name, total in sums.items()}
-    metrics["num_steps"] = num_steps
-    metrics["first_nonfinite_step"] = first_bad
-    return state, metrics
-
-  if chunk_mode == "device_loop":
-    def device_loop(phase, state, data, table, targets, key, num_steps):
-      sums = zero_sums(phase, state, data, table, targets, key)
-      carry = jax.lax.fori_loop(
-          0, num_steps,
-          lambda _, c: one_step(phase, c, data, table, targets, key),
-          (state, sums, jnp.int32(-1)))
-      return finish(carry, num_steps)
-
-    device_loop = jax.jit(device_loop, static_argnums=0, donate_argnums=1)
-
-    def chunk(state, phase, data, table, targets, key, num_steps,
-              should_stop=None):
-      del should_stop  # one program: it cannot stop part-way
-      return device_loop(phase, state, data, table, targets, key,
-                         jnp.int32(num_steps))
-
-    def precompile(state, phase, data, table, targets, key):
-      device_loop.lower(phase, state, data, table, targets, key,
-                        jnp.int32(0)).compile()
-    chunk.precompile = precompile
-    return chunk
-
-  step_jit = jax.jit(one_step, static_argnums=0, donate_argnums=1)
-  finish_jit = jax.jit(finish, donate_argnums=0)
-
-  def chunk(state, phase, data, table, targets, key, num_steps,
-            should_stop=None):
-    carry = (state, zero_sums(phase, state, data, table, targets, key),
-             jnp.int32(-1))
-    taken = 0
-    while taken < num_steps:
-      if should_stop is not None and should_stop():
-        break
-      carry = step_jit(phase, carry, data, table, targets, key)
-      taken += 1
-    return finish_jit(carry, jnp.int32(taken))
-
-  def precompile(state, phase, data, table, targets, key):
-    carry = (state, zero_sums(phase, state, data, table, targets, key),
-             jnp.int32(-1))
-    step_jit.lower(phase, carry, data, table, targets, key).compile()
-    finish_jit.lower(carry, jnp.int32(0)).compile()
-  chunk.precompile = precompile
-  return chunk
-
+  return {phase: Update(step=make_step(phase_losses[phase]),
+                        watch=("loss", "grad_norm")) for phase in PHASES}

@@ -1,0 +1,207 @@
+"""`train`: the one training loop, for any model's chunks.
+
+It owns when things happen; the run that calls it owns what they do:
+
+- chunk boundaries: a chunk never crosses a phase end, a log / evaluate /
+  checkpoint boundary or `steps_per_call` steps;
+- cadence: `is_time(step, every, total)` (a task is due every `every` steps
+  and at the end), the one rule for logging, evaluation and checkpoints;
+- the NaN stop: a non-finite watched metric stops training naming the step,
+  the metric and the member; the last checkpoint, saved before that step,
+  is kept, since checkpoints are only written after finite chunks;
+- SIGTERM: the current chunk stops within a few steps (dispatch mode) or at
+  its end (device loop), a checkpoint is written, and `Preempted` is raised
+  (entry points exit 143, as schedulers expect of a preempted job).
+
+Metrics reach the host once per chunk (gathered across processes), so the
+loop works unchanged when a run spans several hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from latent_jax.train import distributed
+from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train.chunk import Chunk, TrainState
+
+
+class Preempted(Exception):
+  """Raised after SIGTERM once the state has been checkpointed."""
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A watched loss term or the gradient became NaN/Inf."""
+
+
+def is_time(step: int, every: int, total: int) -> bool:
+  """Whether a task done every `every` steps is due after `step`.
+
+  Due at multiples of `every` and at the last step; `every` <= 0: only at
+  the last step.
+  """
+  return step == total or (every > 0 and step % every == 0)
+
+
+def next_boundary(step: int, everies: Sequence[int], end: int) -> int:
+  """The first step after `step` at which any task is due (at most `end`)."""
+  return min([end] + [(step // every + 1) * every for every in everies
+                      if every > 0])
+
+
+class Phase(NamedTuple):
+  """A stretch of steps run by one chunk (e.g. UMAP's init, then umap)."""
+  name: str
+  end: int      # global step at which the phase ends
+  chunk: Chunk
+  inputs: Any   # what its steps read (device arrays)
+
+
+class Cadence(NamedTuple):
+  """Every how many steps each task runs (0: only at the end)."""
+  steps_per_call: int
+  log_every: int
+  eval_every: int = 0
+  checkpoint_every: int = 0
+
+
+class Hooks(NamedTuple):
+  """What a run does at the runner's moments (each optional).
+
+  log(step, phase, means, steps_per_sec): means since the last log,
+    weighted by steps ([M] or scalar host arrays).
+  evaluate(step, state): the periodic test-set evaluation.
+  after_chunk(step, phase, means, steps_taken, seconds): every chunk.
+  describe_member(index) -> str: names member `index` in errors.
+  checkpoint_meta(step) -> dict: the JSON saved beside each checkpoint.
+  """
+  log: Callable[[int, str, dict, float], None] | None = None
+  evaluate: Callable[[int, TrainState], None] | None = None
+  after_chunk: Callable[[int, str, dict, int, float], None] | None = None
+  describe_member: Callable[[int], str] | None = None
+  checkpoint_meta: Callable[[int], dict] | None = None
+
+
+@contextlib.contextmanager
+def sigterm_flag() -> Iterator[threading.Event]:
+  """Yields an Event set on SIGTERM (main thread only; else never set)."""
+  event = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield event
+    return
+  previous = signal.signal(signal.SIGTERM, lambda *_: event.set())
+  try:
+    yield event
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _first_nonfinite(first_bad: np.ndarray) -> tuple[int, int] | None:
+  """(member index, step) of the earliest non-finite step, or None."""
+  first_bad = np.atleast_1d(first_bad)
+  bad = np.flatnonzero(first_bad >= 0)
+  if not len(bad):
+    return None
+  member = int(bad[np.argmin(first_bad[bad])])
+  return member, int(first_bad[member])
+
+
+def train(state: TrainState, phases: Sequence[Phase], cadence: Cadence, *,
+          hooks: Hooks = Hooks(), checkpointer: Checkpointer | None = None,
+          stop_on_sigterm: bool = True, advice: str = "") -> TrainState:
+  """Trains from `state.step` to the end of the last phase.
+
+  Args:
+    state: where to start (a fresh or restored state; donated).
+    phases: in order; each ends where the next begins.
+    cadence: chunk length and the log / evaluate / checkpoint intervals.
+    hooks: what the run does at those moments.
+    checkpointer: saves at the checkpoint cadence, at the end and on
+      SIGTERM; None: no checkpoints (e.g. a plain estimator fit).
+    stop_on_sigterm: catch SIGTERM (checkpoint, then raise `Preempted`).
+    advice: what to change, appended to the non-finite error.
+
+  Returns the final state. Raises `NonFiniteLossError` or `Preempted`.
+  """
+  total = phases[-1].end
+  step = int(state.step)
+  everies = (cadence.log_every, cadence.eval_every, cadence.checkpoint_every)
+  pending: dict[str, np.ndarray] = {}
+  pending_steps, pending_seconds = 0, 0.0
+
+  def save(at_step: int) -> None:
+    if checkpointer is not None:
+      meta = hooks.checkpoint_meta(at_step) if hooks.checkpoint_meta else {}
+      checkpointer.save(at_step, state, {"step": at_step, **meta})
+
+  signals = sigterm_flag() if stop_on_sigterm else contextlib.nullcontext()
+  with signals as sigterm:
+    should_stop = sigterm.is_set if sigterm is not None else None
+    while step < total:
+      phase = next(p for p in phases if step < p.end)
+      end = min(phase.end, step + cadence.steps_per_call,
+                next_boundary(step, everies, total))
+      started = time.perf_counter()
+      result = phase.chunk(state, phase.inputs, end - step, should_stop)
+      state = result.state
+      host = distributed.fetch(result._replace(state=None))
+      seconds = time.perf_counter() - started
+      bad = _first_nonfinite(host.first_nonfinite_step)
+      if bad is not None:
+        _raise_nonfinite(bad, host, phase, phases, hooks, checkpointer,
+                         advice)
+      taken = int(host.num_steps)
+      step += taken
+      for name, mean in host.means.items():
+        pending[name] = pending.get(name, 0.0) + (
+            np.asarray(mean, np.float64) * taken)
+      pending_steps += taken
+      pending_seconds += seconds
+      if taken and hooks.after_chunk is not None:
+        hooks.after_chunk(step, phase.name, host.means, taken, seconds)
+      if pending_steps and (is_time(step, cadence.log_every, total)
+                            or step == phase.end):
+        if hooks.log is not None:
+          hooks.log(step, phase.name,
+                    {k: v / pending_steps for k, v in pending.items()},
+                    pending_steps / max(pending_seconds, 1e-9))
+        pending, pending_steps, pending_seconds = {}, 0, 0.0
+      if (taken and hooks.evaluate is not None
+          and is_time(step, cadence.eval_every, total)):
+        hooks.evaluate(step, state)
+      if is_time(step, cadence.checkpoint_every, total):
+        save(step)
+      if should_stop is not None and should_stop():
+        save(step)
+        if checkpointer is not None:
+          checkpointer.wait()
+        raise Preempted(f"Stopped by SIGTERM at step {step} (checkpointed); "
+                        "rerun the same command to resume.")
+  return state
+
+
+def _raise_nonfinite(bad: tuple[int, int], host, phase: Phase,
+                     phases: Sequence[Phase], hooks: Hooks,
+                     checkpointer: Checkpointer | None, advice: str) -> None:
+  member, bad_step = bad
+  watch = phase.chunk.update.watch
+  bits = int(np.atleast_1d(host.nonfinite_bits)[member])
+  terms = ", ".join(name for i, name in enumerate(watch) if bits & (1 << i))
+  where = ""
+  if np.ndim(host.first_nonfinite_step) and hooks.describe_member:
+    where = hooks.describe_member(member)
+  during = f" ({phase.name} phase)" if len(phases) > 1 else ""
+  message = (f"Non-finite {terms}{where} at step {bad_step}{during}; "
+             "training stopped.")
+  if checkpointer is not None:
+    checkpointer.wait()
+    message += (f" The last good checkpoint (step "
+                f"{checkpointer.latest_step()}) is kept in "
+                f"{checkpointer.directory}.")
+  raise NonFiniteLossError(f"{message} {advice}".strip())
