@@ -16,10 +16,9 @@ arrays, so any set of KL weights reuses one compiled program.
 
 Convolutions under `jax.vmap` need care on CPU. When both operands carry the
 member axis (every conv but the first, whose input is the shared batch), JAX
-turns M convolutions into one grouped convolution, which XLA:CPU runs about
-6x slower than the M convolutions one after another (measured: one training
-step of 8 members of the default heatmap VAE at batch 64, 2.0 s vmapped vs
-0.34 s for 8 single steps). `conv_batching="per_member"` keeps `jax.vmap` for
+turns M convolutions into one grouped convolution, which XLA:CPU runs far
+slower than the M convolutions one after another (docs/benchmarks.md).
+`conv_batching="per_member"` keeps `jax.vmap` for
 everything else but gives those convolutions a batching rule that emits one
 ordinary convolution per member inside the same program. GPUs and TPUs run
 grouped convolutions natively ("grouped", the default there).
@@ -209,7 +208,7 @@ def vmap_members(fn: Callable, in_axes: Sequence[int | None],
   def one_member(*args):
     # An ensemble of one runs `fn` itself on the squeezed member: a vmap
     # over an axis of size 1 adds copies and transposes around every
-    # convolution (measured: 30-60% slower steps on CPU).
+    # convolution, which slows a CPU step markedly.
     outputs = fn(*[arg if axis is None else member_slice(arg, 0)
                    for arg, axis in zip(args, in_axes)])
     return jax.tree.map(lambda leaf: leaf[None], outputs)

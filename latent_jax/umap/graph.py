@@ -59,7 +59,7 @@ def _brute_force_knn(data: np.ndarray, k: int, metric: str,
 
   Only `_knn_block` runs on the device: normalising, norms, slicing and
   padding stay in NumPy, as each eager JAX op (even `jnp.asarray`) compiles
-  a program for every new shape, ~0.5 s of a 5,000-point fit on a CPU.
+  a program for every new shape.
   """
   def prepare(rows):
     rows = np.asarray(rows, np.float32)

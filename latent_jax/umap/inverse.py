@@ -1,7 +1,7 @@
 """Inverse transform without a decoder: interpolate between training points.
 
-Seed 000's method (umap-learn's `inverse_transform`, without its per-point
-optimisation): for a point in the embedding, find the Delaunay simplex of
+The umap-learn inverse_transform tutorial's method (umap-learn's
+`inverse_transform`, without its per-point optimisation): for a point in the embedding, find the Delaunay simplex of
 the training embedding that contains it, gather the training points nearest
 to the simplex's vertices, weight each by UMAP's low-dimensional similarity
 to the point, 1 / (1 + a d^(2b)), and return the weighted average of their

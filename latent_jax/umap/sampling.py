@@ -17,9 +17,8 @@ Random numbers: a training step needs several kinds (edge draws, negatives,
 mixing partners and fractions, input noise). `draw_bits` makes them all with
 one threefry call and `uniform_from_bits` / `index_from_bits` /
 `noise_from_bits` turn the bits into values. Each `jax.random.uniform` /
-`randint` is its own threefry program: on a CPU one step's half-dozen of
-them cost ~0.6 s of compilation and ~1 ms of every step (randint also
-draws twice the bits it returns).
+`randint` is its own threefry program, compiled and run separately (and
+randint draws twice the bits it returns): one draw per step is cheaper.
 """
 
 from __future__ import annotations
@@ -135,8 +134,7 @@ def draw_bits(key: jax.Array, shapes: dict[str, tuple[int, ...]]
   sizes = {name: math.prod(shape) for name, shape in shapes.items()}
   total = sum(sizes.values())
   # An even count: threefry makes words in pairs, and XLA:CPU runs its
-  # program ~4x slower per word for an odd count (measured: 61,655 words
-  # 1.3-1.8 ms, 61,656 words 0.34 ms).
+  # program several times slower per word for an odd count.
   flat = jax.random.bits(key, (total + total % 2,), jnp.uint32)
   bits, offset = {}, 0
   for name, shape in shapes.items():
@@ -211,8 +209,8 @@ def noise_bank(num_vectors: int, shape: tuple[int, ...], std: float,
 
   Drawn once per fit: a step's noise is a random signed row per point
   (`noise_from_bits`), which costs one random word per point instead of
-  one per input value. Threefry makes ~150 M words/s on a 2-core CPU, so
-  fresh normals for 5,000 x 50 inputs took 2 ms of a ~7 ms step.
+  one per input value: fresh normals for every input value would take a
+  large share of a small MLP's step.
   """
   return std * rng.standard_normal((num_vectors, *shape), np.float32)
 
