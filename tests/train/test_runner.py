@@ -1,0 +1,129 @@
+"""The one training loop: cadence, chunk boundaries, NaN stop, SIGTERM."""
+
+import os
+import signal
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from latent_jax.train import runner
+from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train.chunk import init_train_state, make_chunk
+from tests.train.test_chunk import OPTIMIZER, _regression_update
+
+
+def test_is_time_at_multiples_and_at_the_end():
+  assert [s for s in range(1, 11) if runner.is_time(s, 4, 10)] == [4, 8, 10]
+  assert [s for s in range(1, 11) if runner.is_time(s, 0, 10)] == [10]
+  assert runner.next_boundary(5, (4, 0, 3), 10) == 6
+  assert runner.next_boundary(9, (4, 3), 10) == 10
+
+
+@pytest.fixture(scope="module")
+def regression():
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((32, 3)).astype(np.float32)
+  y = (x @ np.array([1.0, -2.0, 0.5], np.float32)).astype(np.float32)
+  return jnp.asarray(x), jnp.asarray(y)
+
+
+def _phases(x, y, mode="dispatch", bad_step=-1, total=10, split=None):
+  chunk = make_chunk(_regression_update(), mode)
+  inputs = (x, y, jnp.int32(bad_step))
+  if split is None:
+    return [runner.Phase("train", total, chunk, inputs)]
+  return [runner.Phase("first", split, chunk, inputs),
+          runner.Phase("second", total, chunk, inputs)]
+
+
+@pytest.mark.parametrize("mode", ["device_loop", "dispatch"])
+def test_chunks_end_at_every_boundary_and_logs_average_their_steps(
+    regression, mode):
+  x, y = regression
+  chunks, logs = [], []
+  hooks = runner.Hooks(
+      log=lambda step, phase, means, rate: logs.append((step, phase,
+                                                         means["loss"])),
+      after_chunk=lambda step, phase, means, taken, sec: chunks.append(
+          (step, phase, taken, float(means["loss"]))))
+  state = runner.train(
+      init_train_state(jnp.zeros(3), OPTIMIZER),
+      _phases(x, y, mode, split=3),
+      runner.Cadence(steps_per_call=4, log_every=5), hooks=hooks,
+      stop_on_sigterm=False)
+  assert int(state.step) == 10
+  # boundaries: phase end 3, log 5, steps_per_call 4 from 5 -> 9, end 10
+  assert [(s, p, n) for s, p, n, _ in chunks] == [
+      (3, "first", 3), (5, "second", 2), (9, "second", 4), (10, "second", 1)]
+  assert [(s, p) for s, p, _ in logs] == [(3, "first"), (5, "second"),
+                                          (10, "second")]
+  # A log averages the chunks since the last one, weighted by steps.
+  (_, _, _, l2), (_, _, _, l3), (_, _, _, l4) = chunks[1:]
+  assert logs[2][2] == pytest.approx((4 * l3 + l4) / 5)
+  assert logs[1][2] == pytest.approx(l2)
+
+
+def test_a_nonfinite_step_stops_and_keeps_the_last_good_checkpoint(
+    regression, tmp_path):
+  x, y = regression
+  checkpointer = Checkpointer(str(tmp_path))
+  with pytest.raises(runner.NonFiniteLossError,
+                     match=r"Non-finite loss at step 5; .*step 4\).* Lower"):
+    runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
+                 _phases(x, y, bad_step=5),
+                 runner.Cadence(steps_per_call=10, log_every=2,
+                                checkpoint_every=2),
+                 checkpointer=checkpointer, stop_on_sigterm=False,
+                 advice="Lower it.")
+  # Chunks end at checkpoints: steps 4-5 ran in the poisoned chunk, which is
+  # not saved.
+  assert checkpointer.latest_step() == 4
+  restored, meta = checkpointer.restore_latest(
+      init_train_state(jnp.zeros(3), OPTIMIZER))
+  assert np.all(np.isfinite(np.asarray(restored.params)))
+  checkpointer.close()
+
+
+def test_sigterm_checkpoints_then_raises_preempted(regression, tmp_path):
+  x, y = regression
+  checkpointer = Checkpointer(str(tmp_path))
+
+  def send_sigterm(step, *_):
+    if step == 3:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  with pytest.raises(runner.Preempted, match="step 3"):
+    runner.train(init_train_state(jnp.zeros(3), OPTIMIZER), _phases(x, y),
+                 runner.Cadence(steps_per_call=3, log_every=100,
+                                checkpoint_every=100),
+                 hooks=runner.Hooks(after_chunk=send_sigterm,
+                                    checkpoint_meta=lambda s: {"why": "s"}),
+                 checkpointer=checkpointer)
+  assert checkpointer.latest_step() == 3
+  _, meta = checkpointer.restore_latest(
+      init_train_state(jnp.zeros(3), OPTIMIZER))
+  assert meta == {"step": 3, "why": "s"}
+  checkpointer.close()
+  # The previous handler is back afterwards.
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(
+    regression, tmp_path):
+  x, y = regression
+  cadence = runner.Cadence(steps_per_call=3, log_every=100,
+                           checkpoint_every=4)
+  straight = runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
+                          _phases(x, y), cadence, stop_on_sigterm=False)
+  checkpointer = Checkpointer(str(tmp_path))
+  runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
+               _phases(x, y, total=4), cadence, checkpointer=checkpointer,
+               stop_on_sigterm=False)
+  restored, _ = checkpointer.restore_latest(
+      init_train_state(jnp.zeros(3), OPTIMIZER))
+  checkpointer.close()
+  resumed = runner.train(restored, _phases(x, y), cadence,
+                         stop_on_sigterm=False)
+  np.testing.assert_allclose(np.asarray(resumed.params),
+                             np.asarray(straight.params), rtol=1e-6)
