@@ -120,7 +120,7 @@ def _embed_flops_per_point(reducer, data) -> float:
   import jax  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
   from latent_jax.umap.projection import project  # pylint: disable=g-import-not-at-top
-  graphdef, params = nnx.split(reducer._model)  # pylint: disable=protected-access
+  graphdef, params = nnx.split(reducer.model_)
   embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(
       project(reducer.input_projection_, x)))
   batch = data[:1024]

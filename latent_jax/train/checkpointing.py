@@ -10,7 +10,7 @@ with a clear error instead of loading mismatched arrays.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -19,6 +19,12 @@ import orbax.checkpoint as ocp
 def _absolute(path: str) -> str:
   # Orbax wants absolute paths; leave remote URLs (gs://...) alone.
   return path if "://" in path else os.path.abspath(path)
+
+
+class Restored(NamedTuple):
+  """A checkpoint read back."""
+  state: Any            # the pytree saved (shaped like the target)
+  meta: dict[str, Any]  # the JSON saved beside it
 
 
 class Checkpointer:
@@ -48,8 +54,8 @@ class Checkpointer:
         force=True)
 
   def restore_latest(self, target: Any | None = None
-                     ) -> tuple[Any, dict[str, Any]] | None:
-    """(state, meta) from the latest checkpoint, or None if there is none.
+                     ) -> Restored | None:
+    """The latest checkpoint, or None if there is none.
 
     Args:
       target: a pytree with the expected structure, shapes and dtypes
@@ -71,7 +77,7 @@ class Checkpointer:
           "this run's model or optimiser (did the config change?). Use a new "
           f"--workdir, or restore the original config. Details: {error}"
       ) from error
-    return restored["state"], dict(restored["meta"])
+    return Restored(restored["state"], dict(restored["meta"]))
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are on disk."""

@@ -27,7 +27,7 @@ grouped convolutions natively ("grouped", the default there).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -51,16 +51,10 @@ class Member:
     return f"kl{self.kl_weight:g}_seed{self.seed}"
 
 
-def _section(config, name: str):
-  # Runs written before ensembles existed have no `ensemble` section.
-  return config.get(name) if hasattr(config, "get") else None
-
-
 def ensemble_members(config) -> tuple[Member, ...]:
   """The members of `config`, KL weight major; raises on bad values."""
-  section = _section(config, "ensemble")
-  kl_weights = tuple(section.kl_weights) if section else ()
-  seeds = tuple(section.seeds) if section else ()
+  kl_weights = tuple(config.ensemble.kl_weights)
+  seeds = tuple(config.ensemble.seeds)
   for key, values, kinds in (("ensemble.kl_weights", kl_weights,
                               (int, float)),
                              ("ensemble.seeds", seeds, (int,))):
@@ -108,9 +102,15 @@ def member_slice(tree: Any, index: int) -> Any:
   return jax.tree.map(lambda leaf: leaf[index], tree)
 
 
-def member_keys(config, members: Sequence[Member]
-                ) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """(data_key, model_keys [M], kl_weights [M] float32).
+class MemberKeys(NamedTuple):
+  """The randomness and KL weights of a run's members."""
+  data_key: jax.Array    # batch order, shared by the members
+  model_keys: jax.Array  # [M] posterior-noise keys
+  kl_weights: jax.Array  # [M] float32
+
+
+def member_keys(config, members: Sequence[Member]) -> MemberKeys:
+  """The data key, each member's noise key and the KL weights.
 
   The data key (batch order) comes from `config.seed` and is shared; each
   member's posterior-noise key from its own seed, derived exactly as a
@@ -120,7 +120,7 @@ def member_keys(config, members: Sequence[Member]
   model_keys = jnp.stack([jax.random.fold_in(jax.random.key(m.seed), 1)
                           for m in members])
   kl_weights = jnp.asarray([m.kl_weight for m in members], jnp.float32)
-  return data_key, model_keys, kl_weights
+  return MemberKeys(data_key, model_keys, kl_weights)
 
 
 # --- vmap with one ordinary convolution per member ---------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import optax
 
 SCHEDULES = ("constant", "exponential", "cosine")
@@ -34,9 +36,14 @@ def make_schedule(train_config, total_steps: int) -> optax.Schedule:
       [optax.linear_schedule(0.0, peak, warmup), main], [warmup])
 
 
-def make_optimizer(train_config, total_steps: int
-                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """(optimiser, schedule): optional global-norm clipping, then Adam(W)."""
+class Optimization(NamedTuple):
+  """The optimiser and its learning-rate schedule (for logging)."""
+  optimizer: optax.GradientTransformation
+  schedule: optax.Schedule
+
+
+def make_optimizer(train_config, total_steps: int) -> Optimization:
+  """Optional global-norm clipping, then Adam(W) on the schedule."""
   schedule = make_schedule(train_config, total_steps)
   if train_config.optimizer == "adam":
     optimizer = optax.adam(schedule)
@@ -48,4 +55,4 @@ def make_optimizer(train_config, total_steps: int
   if train_config.grad_clip_norm > 0:
     optimizer = optax.chain(
         optax.clip_by_global_norm(train_config.grad_clip_norm), optimizer)
-  return optimizer, schedule
+  return Optimization(optimizer, schedule)

@@ -14,7 +14,7 @@ batch cannot use (its size must divide evenly) on the member axis.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -23,9 +23,15 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 MESH_AXES = ("member", "data")
 
 
+class MeshShape(NamedTuple):
+  """Sizes of the mesh axes."""
+  member: int
+  data: int
+
+
 def mesh_shape(num_devices: int, batch_size: int, num_members: int,
-               member_devices: int = 0) -> tuple[int, int]:
-  """(member axis size, data axis size) for `num_devices` devices.
+               member_devices: int = 0) -> MeshShape:
+  """The (member, data) axis sizes for `num_devices` devices.
 
   Args:
     member_devices: `ensemble.member_devices`; 0 picks the shape with the
@@ -44,12 +50,12 @@ def mesh_shape(num_devices: int, batch_size: int, num_members: int,
       raise ValueError(
           f"Invalid config value train.batch_size={batch_size}: the data "
           f"axis has {data} devices; use a multiple of {data}.")
-    return member_devices, data
+    return MeshShape(member_devices, data)
   for member in range(1, num_devices + 1):
     data = num_devices // member
     if (num_devices % member == 0 and batch_size % data == 0
         and num_members % member == 0):
-      return member, data
+      return MeshShape(member, data)
   raise ValueError(
       f"Invalid config value train.batch_size={batch_size}: no mesh of "
       f"{num_devices} devices fits it and {num_members} member(s). Use a "

@@ -103,7 +103,7 @@ class ParametricUMAP:
       input space. 0: off.
 
   Fitted attributes: `embedding_` [N, n_components], `graph_` (the fuzzy
-  kNN graph, [N, N] sparse), `model_` (the NNX network), `training_data_`,
+  kNN graph, [N, N] sparse), `edges_` (its sampled edges), `model_` (the NNX network), `training_data_`,
   `loss_history_` (UMAP-phase loss per chunk), `plan_`, `timings_`,
   `edges_per_second_`,
   `seed_`, `a_`, `b_`, `learning_rate_`, `input_noise_std_`,
@@ -191,6 +191,7 @@ class ParametricUMAP:
     """Takes a finished fit's results as the fitted attributes."""
     self.model_, self.embedding_ = result.model, result.embedding
     self.training_data_, self.graph_ = result.training_data, result.graph
+    self.edges_ = result.edges
     self.input_projection_ = result.input_projection
     self.input_noise_std_ = result.input_noise_std
     self.plan_, self.seed_ = result.plan, result.seed

@@ -54,6 +54,7 @@ class FitResult(NamedTuple):
   embedding: np.ndarray              # [N, n_components] of the training data
   training_data: np.ndarray          # [N, ...] float32, as fitted
   graph: scipy.sparse.csr_matrix     # [N, N] fuzzy kNN graph
+  edges: graph_lib.Edges             # the sampled edge list (pruned graph)
   input_projection: InputProjection | None
   input_noise_std: float
   plan: plan_lib.TrainingPlan
@@ -343,7 +344,8 @@ class Fit:
                                  self.input_projection)
     return FitResult(
         self.model, embedding, self.array,
-        scipy.sparse.csr_matrix(self.graph), self.input_projection,
+        scipy.sparse.csr_matrix(self.graph), self.edges,
+        self.input_projection,
         self.input_noise_std, self.plan, self.a, self.b, self.likelihood,
         self.learning_rate, self.seed, dict(self.timings),
         list(self.loss_history),

@@ -28,6 +28,12 @@ BRUTE_FORCE_METRICS = ("euclidean", "sqeuclidean", "cosine")
 DEFAULT_BRUTE_FORCE_MAX_SAMPLES = 20_000
 
 
+class Neighbors(NamedTuple):
+  """Each row's k nearest rows (column 0: the row itself, for a kNN graph)."""
+  indices: np.ndarray    # [N, k] int32
+  distances: np.ndarray  # [N, k] float32
+
+
 class Edges(NamedTuple):
   """A weighted, directed edge list: both directions of each fuzzy edge."""
   head: np.ndarray    # int32 [E]
@@ -108,8 +114,8 @@ def nearest_neighbors(data: np.ndarray, n_neighbors: int, *,
                       metric: str = "euclidean", random_state: int = 0,
                       brute_force_max_samples: int =
                       DEFAULT_BRUTE_FORCE_MAX_SAMPLES, verbose: bool = False
-                      ) -> tuple[np.ndarray, np.ndarray]:
-  """(indices [N, k], distances [N, k]) of each row's k nearest rows.
+                      ) -> Neighbors:
+  """Each row's k nearest rows: indices [N, k], distances [N, k].
 
   Column 0 is the point itself. Exact for N <= `brute_force_max_samples`
   with a metric in `BRUTE_FORCE_METRICS`; otherwise pynndescent's NN-descent
@@ -117,7 +123,7 @@ def nearest_neighbors(data: np.ndarray, n_neighbors: int, *,
   """
   num = len(data)
   if num <= brute_force_max_samples and metric in BRUTE_FORCE_METRICS:
-    return _brute_force_knn(data, n_neighbors, metric)
+    return Neighbors(*_brute_force_knn(data, n_neighbors, metric))
   import pynndescent  # pylint: disable=g-import-not-at-top  (numba: slow)
   index = pynndescent.NNDescent(
       data, n_neighbors=n_neighbors, metric=metric,
@@ -125,13 +131,13 @@ def nearest_neighbors(data: np.ndarray, n_neighbors: int, *,
       n_iters=max(5, int(round(np.log2(num)))), random_state=random_state,
       low_memory=True, verbose=verbose)
   indices, distances = index.neighbor_graph
-  return indices.astype(np.int32), distances.astype(np.float32)
+  return Neighbors(indices.astype(np.int32), distances.astype(np.float32))
 
 
 def query_neighbors(data: np.ndarray, queries: np.ndarray, n_neighbors: int,
                     *, metric: str = "euclidean", random_state: int = 0
-                    ) -> tuple[np.ndarray, np.ndarray]:
-  """(indices [M, k], distances [M, k]) of each query's k nearest data rows.
+                    ) -> Neighbors:
+  """Each query's k nearest data rows: indices [M, k], distances [M, k].
 
   Exact (blocks of queries against every data row, on the device) for the
   metrics in `BRUTE_FORCE_METRICS`, whatever the data size: its cost is
@@ -139,12 +145,13 @@ def query_neighbors(data: np.ndarray, queries: np.ndarray, n_neighbors: int,
   index built on the data.
   """
   if metric in BRUTE_FORCE_METRICS:
-    return _brute_force_knn(data, n_neighbors, metric, queries=queries)
+    return Neighbors(*_brute_force_knn(data, n_neighbors, metric,
+                                       queries=queries))
   import pynndescent  # pylint: disable=g-import-not-at-top  (numba: slow)
   index = pynndescent.NNDescent(data, n_neighbors=n_neighbors, metric=metric,
                                 random_state=random_state, low_memory=True)
   indices, distances = index.query(queries, k=n_neighbors)
-  return indices.astype(np.int32), distances.astype(np.float32)
+  return Neighbors(indices.astype(np.int32), distances.astype(np.float32))
 
 
 # --- Fuzzy simplicial set --------------------------------------------------
