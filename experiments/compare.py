@@ -29,7 +29,7 @@ from latent_jax import losses
 from latent_jax.evaluation import exploration_figures
 from latent_jax.evaluation.latent_views import pca_image_baseline
 from latent_jax.evaluation.metrics import make_evaluator
-from latent_jax.evaluation.report import EVAL_FILE
+from latent_jax.train.workdir import EVAL_FILE
 from latent_jax.runs.vae import evaluate_workdir, restore_run
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories to compare.")

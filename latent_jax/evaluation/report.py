@@ -2,7 +2,7 @@
 
 Takes a model, arrays and plain settings (no trainer, no config object), so
 a notebook can call it on any model with `encode/decode/embed`. It returns
-the numbers; the runs layer writes them (with the step) to `EVAL_FILE`.
+the numbers; the runs layer writes them, with the step, to eval.json.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from latent_jax.evaluation.plot_utils import image_cmap
 from latent_jax.evaluation.registry import (EXPLORATION_FIGURES, RUN_FIGURES,
                                             RunFigureInputs, check_figures,
                                             draw_figures)
-
-# A run's summary file, in its workdir (and in each ensemble member's dir).
-EVAL_FILE = "eval.json"
 
 
 def evaluate_and_plot(model, *, test_images: np.ndarray,
