@@ -1,4 +1,5 @@
-"""Losses against NumPy/SciPy references and closed forms."""
+"""Losses against NumPy/SciPy references and closed forms (the VAE terms and
+UMAP's cross-entropy)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import pytest
 from scipy import stats
 
 from latent_jax import losses
+from latent_jax.umap.curve import find_ab_params
 
 
 def test_bernoulli_nll_matches_numpy_and_is_stable():
@@ -80,3 +82,19 @@ def test_bernoulli_nll_of_a_perfect_prediction_is_the_target_entropy():
   entropy = np.array([stats.bernoulli(p).entropy().sum() for p in x])
   np.testing.assert_allclose(losses.bernoulli_nll(logits, x), entropy,
                              rtol=1e-5)
+
+
+def test_umap_cross_entropy_matches_numpy():
+  rng = np.random.default_rng(0)
+  positive = rng.uniform(0, 9, 7).astype(np.float32)
+  negative = rng.uniform(0, 9, (7, 5)).astype(np.float32)
+  positive[0], negative[0, 0] = 0.0, 0.0  # the ends stay finite
+  a, b = find_ab_params(1.0, 0.1)
+  ours = losses.umap_cross_entropy(jnp.asarray(positive),
+                                   jnp.asarray(negative), a, b, 0.7)
+  eps = losses.UMAP_DISTANCE_EPSILON
+  q = lambda sq: 1.0 / (1.0 + a * (sq.astype(np.float64) + eps) ** b)
+  reference = -np.log(q(positive)) - 0.7 * np.log(1 - q(negative)).sum(-1)
+  np.testing.assert_allclose(ours, reference, rtol=1e-5)
+  assert np.all(np.isfinite(jax.grad(lambda p: losses.umap_cross_entropy(
+      p, jnp.asarray(negative), a, b).sum())(jnp.asarray(positive))))

@@ -1,4 +1,5 @@
-"""Tests for latent_jax.evaluation.figures: every figure renders a real PNG."""
+"""Tests for latent_jax.evaluation.figures: every figure renders a real PNG
+(checked by `check_figure`, evaluation/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from latent_jax.evaluation import figures  # noqa: E402
-
-
-def _check_png(path, out, min_side: int = 100) -> np.ndarray:
-  """Asserts ``path`` is a readable, non-blank PNG and that no figure was left open."""
-  assert path == str(out)
-  img = mpimg.imread(path)
-  assert (
-      img.ndim == 3
-      and min(img.shape[:2]) >= min_side
-      and max(img.shape[:2]) < 5000
-  )
-  assert img[..., :3].std() > 0.02, "figure looks blank"
-  assert len(plt.get_fignums()) == 0, "figure was not closed"
-  return img
+from latent_jax.evaluation.prototypes import group_prototypes  # noqa: E402
 
 
 def _gauss_images(n: int, size: int = 12, channels: int = 1) -> np.ndarray:
@@ -37,25 +25,7 @@ def _gauss_images(n: int, size: int = 12, channels: int = 1) -> np.ndarray:
   return np.repeat(img[..., None], channels, axis=-1).astype(np.float32)
 
 
-class _FakeDecoder:
-  """Records its (single) call; brightness of image m is the mean of its code."""
-
-  def __init__(self, size: int = 6):
-    self.calls: list[np.ndarray] = []
-    self.size = size
-
-  def __call__(self, codes: np.ndarray) -> np.ndarray:
-    self.calls.append(np.array(codes))
-    level = 1 / (1 + np.exp(-codes.mean(axis=1)))  # squash into [0, 1]
-    ramp = np.linspace(0.2, 1.0, self.size)
-    return (
-        level[:, None, None, None]
-        * ramp[None, :, None, None]
-        * np.ones((1, 1, self.size, 1))
-    ).astype(np.float32)
-
-
-def test_loss_curves_train_test_and_nan(tmp_path):
+def test_loss_curves_train_test_and_nan(tmp_path, check_figure):
   records = []
   for step in range(0, 1000, 50):
     records.append(
@@ -85,12 +55,12 @@ def test_loss_curves_train_test_and_nan(tmp_path):
       {"step": 1000, "loss": np.float32(40.0)}
   )  # no split -> train; NumPy scalar
   out = tmp_path / "sub" / "loss.png"
-  _check_png(figures.plot_loss_curves(records, str(out)), out)
+  check_figure(figures.plot_loss_curves(records, str(out)), out)
 
 
-def test_loss_curves_single_record_and_explicit_keys(tmp_path):
+def test_loss_curves_single_record_and_explicit_keys(tmp_path, check_figure):
   out = tmp_path / "one.png"
-  _check_png(
+  check_figure(
       figures.plot_loss_curves(
           [{"step": 1, "split": "train", "loss": 3.0}], str(out)
       ),
@@ -98,7 +68,7 @@ def test_loss_curves_single_record_and_explicit_keys(tmp_path):
   )
   out2 = tmp_path / "keys.png"
   recs = [{"step": s, "loss": float(s), "kl": float("nan")} for s in range(5)]
-  _check_png(
+  check_figure(
       figures.plot_loss_curves(recs, str(out2), keys=["kl", "loss"]), out2
   )
 
@@ -117,10 +87,10 @@ def test_default_metric_keys_skip_timing():
 
 
 @pytest.mark.parametrize("n", [5, 16, 30])
-def test_reconstructions(tmp_path, n):
+def test_reconstructions(tmp_path, n, check_figure):
   x = _gauss_images(n)
   out = tmp_path / f"recon{n}.png"
-  _check_png(
+  check_figure(
       figures.plot_reconstructions(x, 1 - x, str(out), max_images=24), out
   )
 
@@ -134,15 +104,15 @@ def test_reconstructions_shape_mismatch(tmp_path):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_samples_gray_and_rgb(tmp_path, channels):
+def test_samples_gray_and_rgb(tmp_path, channels, check_figure):
   out = tmp_path / f"samples{channels}.png"
-  _check_png(
+  check_figure(
       figures.plot_samples(_gauss_images(10, channels=channels), str(out)), out
   )
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
-def test_latent_codes_continuous_and_categorical(tmp_path, d):
+def test_latent_codes_continuous_and_categorical(tmp_path, d, check_figure):
   rng = np.random.default_rng(d)
   n = 6000  # above the 5000-point cap, exercising the subsampling path
   cont = rng.uniform(0.3, 2.0, size=(n, 2))
@@ -159,10 +129,10 @@ def test_latent_codes_continuous_and_categorical(tmp_path, d):
       str(out),
       categorical=[False, False, True],
   )
-  _check_png(path, out)
+  check_figure(path, out)
   # Inferred label types (digit column is integer-valued) must also work.
   out2 = tmp_path / f"latent{d}_auto.png"
-  _check_png(
+  check_figure(
       figures.plot_latent_codes(
           codes[:300], labels[:300], ["a", "b", "digit"], str(out2)
       ),
@@ -178,13 +148,14 @@ def test_latent_codes_is_deterministic(tmp_path):
   assert np.array_equal(mpimg.imread(a), mpimg.imread(b))
 
 
-def test_traversals_single_batched_decode(tmp_path):
+def test_traversals_single_batched_decode(tmp_path, check_figure,
+                                          fake_decoder):
   d, steps, span = 4, 7, 2.0
   base = np.array([0.5, -1.0, 0.0, 2.0])
   scales = np.array([1.0, 0.5, 2.0, 0.1])
-  dec = _FakeDecoder()
+  dec = fake_decoder()
   out = tmp_path / "trav.png"
-  _check_png(
+  check_figure(
       figures.plot_traversals(
           dec, base, str(out), span=span, steps=steps, scales=scales
       ),
@@ -210,10 +181,11 @@ def test_traversals_single_batched_decode(tmp_path):
     )
 
 
-def test_traversals_max_dims_and_default_scale(tmp_path):
-  dec = _FakeDecoder()
+def test_traversals_max_dims_and_default_scale(tmp_path, check_figure,
+                                               fake_decoder):
+  dec = fake_decoder()
   out = tmp_path / "trav_default.png"
-  _check_png(
+  check_figure(
       figures.plot_traversals(dec, np.zeros(12), str(out), max_dims=3), out
   )
   assert len(dec.calls) == 1 and dec.calls[0].shape == (3 * 9, 12)
@@ -222,12 +194,13 @@ def test_traversals_max_dims_and_default_scale(tmp_path):
   )
 
 
-def test_manifold_grid_single_batched_decode(tmp_path):
+def test_manifold_grid_single_batched_decode(tmp_path, check_figure,
+                                             fake_decoder):
   base = np.array([0.3, -0.2, 1.0])
-  dec = _FakeDecoder()
+  dec = fake_decoder()
   out = tmp_path / "manifold.png"
   steps, span = 5, 1.5
-  _check_png(
+  check_figure(
       figures.plot_manifold_grid(
           dec, (0, 2), base, str(out), span=span, steps=steps
       ),
@@ -250,17 +223,16 @@ def test_manifold_grid_single_batched_decode(tmp_path):
     figures.plot_manifold_grid(dec, (1, 1), base, str(tmp_path / "bad.png"))
 
 
-def test_reconstruction_error_histogram(tmp_path):
+def test_reconstruction_error_histogram(tmp_path, check_figure):
   errors = np.random.default_rng(0).gamma(4.0, 0.1, size=500)
   errors[3] = np.nan  # ignored, not fatal
   out = tmp_path / "errors.png"
-  _check_png(figures.plot_reconstruction_errors(errors, out), out)
+  check_figure(figures.plot_reconstruction_errors(errors, out), out)
   with pytest.raises(ValueError, match="finite"):
     figures.plot_reconstruction_errors(np.array([np.nan]), tmp_path / "x.png")
 
 
-def test_prototype_groups_and_figure(tmp_path):
-  from latent_jax.evaluation.prototypes import group_prototypes
+def test_prototype_groups_and_figure(tmp_path, check_figure):
   codes = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0], [12.0, 14.0]])
   names, means = group_prototypes(codes, np.array([1, 1, 7, 7]), True)
   assert names == ["1", "7"]
@@ -273,6 +245,6 @@ def test_prototype_groups_and_figure(tmp_path):
                              atol=0.01)  # bin means of a uniform grid
   decoded = _gauss_images(4)
   out = tmp_path / "prototypes.png"
-  _check_png(figures.plot_prototypes(
+  check_figure(figures.plot_prototypes(
       [("corr", names, means, decoded), ("digit", ["1", "7"],
                                          means[:2], decoded[:2])], out), out)

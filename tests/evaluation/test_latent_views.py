@@ -1,7 +1,6 @@
 """Low-dimensional views: PCA against scikit-learn, the two inverses, the
 line decode and the view figure; the comparison figure's baseline column."""
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
@@ -12,20 +11,6 @@ from latent_jax.evaluation.latent_views import (decode_view_line, fit_pca,
                                                 nearest_code_inverse,
                                                 pca_image_baseline,
                                                 plot_latent_view, view_line)
-
-
-def _decode(codes):
-  """[M, D] -> [M, 6, 6, 1]: brightness rises with the first coordinate."""
-  level = 1 / (1 + np.exp(-np.asarray(codes)[:, :1]))
-  ramp = np.linspace(0.2, 1.0, 6)[None, :, None, None]
-  return (level[:, :, None, None] * ramp * np.ones((1, 1, 6, 1))
-          ).astype(np.float32)
-
-
-def _non_blank(path):
-  image = mpimg.imread(path)
-  assert min(image.shape[:2]) >= 100
-  assert image[..., :3].std() > 0.02, "figure looks blank"
 
 
 @pytest.mark.parametrize("shape", [(400, 5), (4, 7)])
@@ -71,7 +56,8 @@ def test_nearest_code_inverse_returns_the_code_behind_the_nearest_point():
     nearest_code_inverse(codes, projected[:10])
 
 
-def test_points_on_a_view_line_map_back_near_the_codes_they_came_from():
+def test_points_on_a_view_line_map_back_near_the_codes_they_came_from(
+    fake_decoder):
   # Dense codes on a plane in 5-D: each line point's nearest code projects
   # back within the spacing of the codes, and the exact inverse lands on it.
   rng = np.random.default_rng(3)
@@ -84,8 +70,8 @@ def test_points_on_a_view_line_map_back_near_the_codes_they_came_from():
   for invert, tolerance in ((pca.invert, 1e-5),
                             (nearest_code_inverse(codes, pca.project(codes)),
                              0.1 / np.sqrt(2) + 1e-6)):
-    points, line_codes, images = decode_view_line(_decode, invert, start, end,
-                                                  steps=7)
+    points, line_codes, images = decode_view_line(fake_decoder(), invert,
+                                                  start, end, steps=7)
     np.testing.assert_allclose(points, view_line(start, end, 7))
     landed = pca.project(line_codes)
     assert np.linalg.norm(landed - points, axis=1).max() <= tolerance
@@ -93,24 +79,20 @@ def test_points_on_a_view_line_map_back_near_the_codes_they_came_from():
 
 
 @pytest.mark.parametrize("categorical", [False, True])
-def test_latent_view_figure_decodes_once(tmp_path, categorical):
+def test_latent_view_figure_decodes_once(tmp_path, categorical, fake_decoder,
+                                         check_figure):
   rng = np.random.default_rng(4)
   codes = rng.normal(size=(300, 3)).astype(np.float32)
   labels = rng.integers(0, 4, 300) if categorical else codes[:, 0]
   pca = fit_pca(codes, 2)
-  calls = []
-
-  def decode(batch):
-    calls.append(batch.shape)
-    return _decode(batch)
-
+  decode = fake_decoder()
   out = tmp_path / "view.png"
   assert plot_latent_view(
       decode, codes, labels, "label", pca.project,
       nearest_code_inverse(codes, pca.project(codes)), [-2, 0], [2, 0], out,
       steps=5, categorical=categorical, line_name="test") == str(out)
-  assert calls == [(5, 3)]
-  _non_blank(out)
+  assert [call.shape for call in decode.calls] == [(5, 3)]
+  check_figure(str(out))
   with pytest.raises(ValueError, match=r"\[N, 2\]"):
     plot_latent_view(decode, codes, labels, "label", lambda c: c, pca.invert,
                      [0, 0], [1, 1], tmp_path / "bad.png")
@@ -130,20 +112,22 @@ def test_pca_image_baseline_matches_scikit_learn():
                              atol=1e-9)
 
 
-def test_run_comparison_with_a_baseline_column(tmp_path):
+def test_run_comparison_with_a_baseline_column(tmp_path, fake_decoder,
+                                               check_figure):
   rng = np.random.default_rng(6)
   codes = [rng.normal(size=(100, 2)), rng.normal(size=(100, 3)),
            rng.normal(size=(100, 2))]
   labels = [rng.integers(0, 3, 100)] * 3
   errors = [rng.gamma(3, 0.2, 100) for _ in range(3)]
-  grids = [_decode(rng.normal(size=(9, 2))) for _ in range(3)]
+  decode = fake_decoder()
+  grids = [decode(rng.normal(size=(9, 2))) for _ in range(3)]
   out = tmp_path / "compare.png"
   exploration_figures.plot_run_comparison(
       ["vae", "ae", "pca_2d"], codes, labels, "digit", errors, grids, out,
       axis_names=[None, None, ("PC1", "PC2")],
       grid_titles=["shared grid", "shared grid", "PCA inverse"],
       categorical=True)
-  _non_blank(out)
+  check_figure(str(out))
   with pytest.raises(ValueError, match="one entry per run"):
     exploration_figures.plot_run_comparison(
         ["vae", "ae", "pca_2d"], codes, labels, "digit", errors, grids, out,

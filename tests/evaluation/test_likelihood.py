@@ -1,5 +1,5 @@
 """IWAE against the closed-form likelihood of a linear-Gaussian model; the
-active-unit count and the latent kNN classifier against known answers."""
+active-unit count against a known answer."""
 
 import math
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, iwae_nll
 
 SIGMA = 0.5
@@ -92,17 +91,3 @@ def test_active_units_counts_dims_whose_means_vary():
   rng = np.random.default_rng(0)
   means = rng.normal(size=(5000, 4)) * np.array([1.0, 0.05, 0.3, 0.001])
   assert active_units(means) == 2  # variances 1, 0.0025, 0.09, 1e-6
-
-
-def test_latent_knn_separates_clusters_and_not_noise():
-  rng = np.random.default_rng(0)
-  labels = np.repeat([0, 1, 2], 100)
-  codes = rng.normal(size=(300, 2)) * 0.3 + np.eye(3)[labels, :2] * 4
-  test_labels = np.repeat([0, 1, 2], 30)
-  test_codes = rng.normal(size=(90, 2)) * 0.3 + np.eye(3)[test_labels, :2] * 4
-  scores = latent_knn_scores(codes, labels, test_codes, test_labels)
-  assert scores["latent_knn_accuracy"] == 1.0
-  assert scores["latent_knn_f1"] == 1.0
-  shuffled = latent_knn_scores(codes, rng.permutation(labels), test_codes,
-                               test_labels)
-  assert shuffled["latent_knn_accuracy"] < 0.6

@@ -1,5 +1,6 @@
 """Latent paths: closed-form geometry, and the figure decodes them once."""
 
+import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
@@ -28,14 +29,9 @@ def test_rotation_keeps_the_radius_and_the_other_dims():
   np.testing.assert_allclose(centred[-1], start, atol=1e-5)
 
 
-def test_trajectory_figure_decodes_every_path_in_one_call(tmp_path):
-  import matplotlib.image as mpimg
-  calls = []
-
-  def decode(codes):
-    calls.append(codes.copy())
-    brightness = 1 / (1 + np.exp(-codes[:, :1]))
-    return np.broadcast_to(brightness[:, :, None, None], (len(codes), 6, 6, 1))
+def test_trajectory_figure_decodes_every_path_in_one_call(tmp_path,
+                                                           fake_decoder):
+  decode = fake_decoder()
 
   codes = np.random.default_rng(0).normal(size=(300, 3))
   paths = [("line", line_path(codes[0], codes[1], 6)),
@@ -43,7 +39,7 @@ def test_trajectory_figure_decodes_every_path_in_one_call(tmp_path):
   out = tmp_path / "traj.png"
   assert plot_trajectories(decode, codes, codes[:, 2], "c", paths,
                            out) == str(out)
-  assert len(calls) == 1 and calls[0].shape == (10, 3)
+  assert len(decode.calls) == 1 and decode.calls[0].shape == (10, 3)
   assert mpimg.imread(out)[..., :3].std() > 0.02
   with pytest.raises(ValueError, match="path"):
     plot_trajectories(decode, codes, codes[:, 2], "c", [], out)

@@ -3,47 +3,53 @@
 import os
 import shlex
 import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _dry_run(script, *args, **env):
-  result = subprocess.run(
-      ["bash", os.path.join(ROOT, "launch", script), *args],
-      env={**os.environ, "DRY_RUN": "1", **env}, cwd=ROOT,
-      capture_output=True, text=True, timeout=60)
-  assert result.returncode == 0, result.stderr
-  return result.stdout.strip().splitlines()
+import pytest
 
 
-def test_slurm_task_runs_its_latent_dim_with_one_process_per_node():
-  lines = _dry_run("slurm.sbatch", "--config.train.epochs=3",
-                   SLURM_ARRAY_TASK_ID="2", SLURM_JOB_NUM_NODES="2",
-                   SLURM_SUBMIT_DIR="/shared/latent_jax",
-                   WORKDIR="/shared/runs/ablation")
+@pytest.fixture
+def dry_run(repo_root):
+  """`dry_run(script, *args, **env)`: the lines launch/<script> prints with
+  DRY_RUN=1."""
+
+  def run(script, *args, **env):
+    result = subprocess.run(
+        ["bash", os.path.join(repo_root, "launch", script), *args],
+        env={**os.environ, "DRY_RUN": "1", **env}, cwd=repo_root,
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+  return run
+
+
+def test_slurm_task_runs_its_latent_dim_with_one_process_per_node(dry_run,
+                                                                 repo_root):
+  lines = dry_run("slurm.sbatch", "--config.train.epochs=3",
+                  SLURM_ARRAY_TASK_ID="2", SLURM_JOB_NUM_NODES="2",
+                  SLURM_SUBMIT_DIR="/shared/latent_jax",
+                  WORKDIR="/shared/runs/ablation")
   assert lines == [
       "cd /shared/latent_jax",
       "srun --nodes=2 --ntasks-per-node=1 python -m experiments.sweep "
       "--config=experiments/configs/ablation.py "
       "--workdir=/shared/runs/ablation --latent_dim_index=2 "
       "--config.train.epochs=3"]
-  with open(os.path.join(ROOT, "launch", "slurm.sbatch")) as file:
+  with open(os.path.join(repo_root, "launch", "slurm.sbatch")) as file:
     header = file.read().split("set -euo pipefail")[0]
   assert "#SBATCH --ntasks-per-node=1" in header
   assert "#SBATCH --gpus-per-node=1" in header
 
 
-def test_slurm_command_is_a_valid_sweep_invocation(tmp_path):
+def test_slurm_command_is_a_valid_sweep_invocation(tmp_path, dry_run,
+                                                   run_python):
   # The printed python command, as the task would run it, with --dry_run.
-  srun = _dry_run("slurm.sbatch", SLURM_ARRAY_TASK_ID="1",
-                  CONFIG="experiments/configs/ablation.py:smoke",
-                  WORKDIR=str(tmp_path))[1]
+  srun = dry_run("slurm.sbatch", SLURM_ARRAY_TASK_ID="1",
+                 CONFIG="experiments/configs/ablation.py:smoke",
+                 WORKDIR=str(tmp_path))[1]
   python = shlex.split(srun)[3:]
   assert python[:3] == ["python", "-m", "experiments.sweep"]
-  result = subprocess.run([sys.executable, *python[1:], "--dry_run"],
-                          cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+  result = run_python(*python[1:], "--dry_run")
   assert result.returncode == 0, result.stderr[-2000:]
   train = [l for l in result.stdout.splitlines()
            if "experiments.train" in l]
@@ -53,12 +59,12 @@ def test_slurm_command_is_a_valid_sweep_invocation(tmp_path):
       f"--config.model.latent_dim=3 --workdir={tmp_path}/latent_3"]
 
 
-def test_tpu_vm_creates_copies_and_runs_on_every_worker():
-  lines = _dry_run("tpu_vm.sh", TPU_NAME="abl", ZONE="us-central2-b",
-                   ACCELERATOR_TYPE="v4-32", PROJECT="proj",
-                   COMMAND="python -m experiments.sweep "
-                           "--config=experiments/configs/ablation.py "
-                           "--workdir=gs://bucket/ablation")
+def test_tpu_vm_creates_copies_and_runs_on_every_worker(dry_run):
+  lines = dry_run("tpu_vm.sh", TPU_NAME="abl", ZONE="us-central2-b",
+                  ACCELERATOR_TYPE="v4-32", PROJECT="proj",
+                  COMMAND="python -m experiments.sweep "
+                          "--config=experiments/configs/ablation.py "
+                          "--workdir=gs://bucket/ablation")
   commands = [l for l in lines if not l.startswith("#")]
   assert [shlex.split(c)[:5] for c in commands] == [
       ["gcloud", "compute", "tpus", "tpu-vm", "create"],
@@ -77,18 +83,18 @@ def test_tpu_vm_creates_copies_and_runs_on_every_worker():
       "LATENT_JAX_MULTIHOST=1 python -m experiments.sweep "
       "--config=experiments/configs/ablation.py "
       "--workdir=gs://bucket/ablation")
-  without_setup = _dry_run("tpu_vm.sh", SETUP="0")[-1]
+  without_setup = dry_run("tpu_vm.sh", SETUP="0")[-1]
   assert "pip install" not in without_setup
 
 
-def test_local_runs_a_config_or_a_sweep():
-  assert _dry_run("local.sh", "--config.train.epochs=5") == [
+def test_local_runs_a_config_or_a_sweep(dry_run):
+  assert dry_run("local.sh", "--config.train.epochs=5") == [
       "python -m experiments.train "
       "--config=experiments/configs/vae_heatmaps.py "
       "--workdir=runs/vae_heatmaps --config.train.epochs=5",
       "python -m experiments.evaluate --workdir=runs/vae_heatmaps"]
-  assert _dry_run("local.sh", SWEEP="1",
-                  CONFIG="experiments/configs/ablation.py:smoke") == [
+  assert dry_run("local.sh", SWEEP="1",
+                 CONFIG="experiments/configs/ablation.py:smoke") == [
       "python -m experiments.sweep "
       "--config=experiments/configs/ablation.py:smoke "
       "--workdir=runs/ablation"]

@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from experiments.configs import umap_digits
 from latent_jax import ParametricUMAP
@@ -21,12 +20,7 @@ def finished_run(tmp_path_factory):
   return config, workdir, summary
 
 
-def _non_blank_png(path):
-  pixels = np.asarray(Image.open(path).convert("L"), np.float32)
-  return pixels.std() > 1.0
-
-
-def test_run_writes_metrics_figures_and_reducer(finished_run):
+def test_run_writes_metrics_figures_and_reducer(finished_run, non_blank_png):
   _, workdir, summary = finished_run
   with open(os.path.join(workdir, "eval.json")) as file:
     written = json.load(file)
@@ -37,7 +31,7 @@ def test_run_writes_metrics_figures_and_reducer(finished_run):
   assert 0.5 < written["trustworthiness"] <= 1.0
   assert written == pytest.approx({"step": written["step"], **summary})
   for name in experiment.FIGURES:
-    assert _non_blank_png(os.path.join(workdir, f"{name}.png")), name
+    assert non_blank_png(os.path.join(workdir, f"{name}.png")), name
   reducer = ParametricUMAP.load(os.path.join(workdir, experiment.REDUCER_DIR))
   assert reducer.embedding_.shape == (256, 2)
   records = [json.loads(line) for line in open(
@@ -69,11 +63,6 @@ def test_evaluate_workdir_redraws(finished_run):
   again = experiment.evaluate_workdir(workdir, "umap_embedding")
   assert again["trustworthiness"] == pytest.approx(summary["trustworthiness"])
   assert os.path.exists(os.path.join(workdir, "umap_embedding.png"))
-
-
-def test_encoder_aliases_name_presets():
-  assert umap_digits.get_config("encoder=conv").model.arch == "small"
-  assert umap_digits.get_config("").model.arch == "umap_mlp"
 
 
 @pytest.mark.parametrize("arg, override, message", [

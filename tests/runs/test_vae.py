@@ -1,49 +1,47 @@
-"""End-to-end training: loss goes down, resume is exact, failures are clean."""
+"""The VAE/AE training run end to end: the loss goes down, resume is exact
+(after a crash, SIGTERM or SIGKILL), failures are clean, ensembles write and
+restore every member, and a finished run re-evaluates."""
 
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import jax
+import jax.numpy as jnp
+import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from flax import nnx
 
-from experiments.configs import ae_heatmaps, vae_digits, vae_heatmaps
-from latent_jax.train import loop
+from experiments.configs import vae_digits
+from latent_jax.evaluation.exploration import ExplorationOptions
+from latent_jax.train import loop, setup
 from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.train.config_checks import FIGURES, selected_figures
+from latent_jax.train.ensemble import ensemble_members
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
+from latent_jax.train.optimizers import make_optimizer
+from latent_jax.train.step import init_train_state
 
 
-def _smoke(module, arg="smoke", **overrides):
-  config = module.get_config(arg)
-  config.unlock()
-  for path, value in overrides.items():
-    section, field = path.split(".")
-    config[section][field] = value
-  config.lock()
-  return config
-
-
-def _final_params(workdir):
+def _latest_checkpoint(workdir):
+  """(state, meta) of the workdir's last checkpoint."""
   checkpointer = Checkpointer(workdir)
   state, meta = checkpointer.restore_latest()
   checkpointer.close()
-  return meta["step"], state
+  return state, meta
 
 
-@pytest.fixture(scope="module")
-def heatmap_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("vae_heatmaps"))
-  cache = str(tmp_path_factory.mktemp("cache"))
-  config = _smoke(vae_heatmaps, **{"data.cache_dir": cache,
-                                   "train.epochs": 4})
-  summary = loop.train_and_evaluate(config, workdir)
-  return config, workdir, summary
+# --- One model ----------------------------------------------------------------
 
 
-def test_smoke_training_lowers_the_loss_and_writes_everything(heatmap_run):
-  config, workdir, summary = heatmap_run
+def test_smoke_training_lowers_the_loss_and_writes_everything(
+    vae_heatmaps_run):
+  config, workdir, summary = vae_heatmaps_run
   records = read_records(workdir)
   train = [r for r in records if r["split"] == "train"]
   test = [r for r in records if r["split"] == "test"]
@@ -74,17 +72,20 @@ def test_smoke_training_lowers_the_loss_and_writes_everything(heatmap_run):
     assert os.path.getsize(path) > 5000, name
 
 
-def test_rerunning_a_finished_run_only_reevaluates(heatmap_run):
-  config, workdir, summary = heatmap_run
+def test_rerunning_a_finished_run_only_reevaluates(vae_heatmaps_run,
+                                                   copy_run):
+  config, finished, summary = vae_heatmaps_run
+  workdir = copy_run(finished)
   before = read_records(workdir)
   again = loop.train_and_evaluate(config, workdir)
   assert read_records(workdir) == before
   assert again["neg_elbo"] == pytest.approx(summary["neg_elbo"], rel=1e-6)
 
 
-def test_evaluate_workdir_restores_and_writes_every_figure(heatmap_run,
-                                                         tmp_path):
-  config, workdir, summary = heatmap_run
+def test_evaluate_workdir_restores_and_writes_every_figure(vae_heatmaps_run,
+                                                         copy_run, tmp_path):
+  config, finished, summary = vae_heatmaps_run
+  workdir = copy_run(finished)
   shutil.rmtree(os.path.join(workdir, "figures"))
   os.remove(os.path.join(workdir, "eval.json"))
   result = loop.evaluate_workdir(workdir)
@@ -98,16 +99,44 @@ def test_evaluate_workdir_restores_and_writes_every_figure(heatmap_run,
       "reconstructions.png", "samples.png"]
   with pytest.raises(ValueError, match="unknown figure"):
     loop.evaluate_workdir(workdir, "reconstructions,nope")
+  empty = tmp_path / "empty"
+  empty.mkdir()
   with pytest.raises(FileNotFoundError, match="config.json"):
-    loop.evaluate_workdir(str(tmp_path))
+    loop.evaluate_workdir(str(empty))
+
+
+def test_evaluate_workdir_draws_user_points_on_a_real_model(vae_digits_run,
+                                                            copy_run):
+  workdir = copy_run(vae_digits_run)
+  names = "trajectories,traversals,manifold,latent_pca"
+  options = ExplorationOptions(trajectory_start="class:3",
+                               trajectory_end="0.5,-0.5",
+                               traversal_base="origin", manifold_dims="1,0",
+                               view_line_start="digit=1")
+  loop.evaluate_workdir(workdir, names, options)
+  for name in names.split(","):
+    image = mpimg.imread(os.path.join(workdir, "figures", f"{name}.png"))
+    assert image[..., :3].std() > 0.02, name
+  with pytest.raises(ValueError, match=r"--trajectory_end='1,2,3': 3 "
+                     r"coordinate\(s\), but the latent space has 2 dims"):
+    loop.evaluate_workdir(workdir, "trajectories",
+                          ExplorationOptions(trajectory_end="1,2,3"))
+  with pytest.raises(ValueError, match="--traversal_base='class:12': digit: "
+                     "no test image has the class 12"):
+    loop.evaluate_workdir(workdir, "traversals",
+                          ExplorationOptions(traversal_base="class:12"))
+
+
+# --- Resume and failures ------------------------------------------------------
 
 
 class _Killed(BaseException):
   """Stands in for SIGKILL: escapes every handler, skips all cleanup."""
 
 
-def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
-  config = _smoke(vae_digits, **{"train.epochs": 3})
+def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch,
+                                                      smoke_config):
+  config = smoke_config(vae_digits, **{"train.epochs": 3})
   straight = str(tmp_path / "straight")
   loop.train_and_evaluate(config, straight)
 
@@ -132,20 +161,74 @@ def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
   with open(os.path.join(straight, "eval.json")) as file:
     digits_eval = json.load(file)
   assert digits_eval["latent_knn_accuracy"] > 0.14  # chance is 0.1
-  step_a, state_a = _final_params(straight)
-  step_b, state_b = _final_params(crashed)
-  assert step_a == step_b == 3 * (256 // 32)
+  state_a, meta_a = _latest_checkpoint(straight)
+  state_b, meta_b = _latest_checkpoint(crashed)
+  assert meta_a["step"] == meta_b["step"] == 3 * (256 // 32)
   for a, b in zip(jax.tree.leaves(state_a), jax.tree.leaves(state_b)):
     np.testing.assert_array_equal(a, b)
 
 
-def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
-    tmp_path):
+SIGNAL_EPOCHS = 60
+SIGNAL_TOTAL_STEPS = SIGNAL_EPOCHS * (256 // 32)
+
+
+def _start_training(workdir, repo_root):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.train",
+       "--config=experiments/configs/vae_digits.py:smoke",
+       f"--config.train.epochs={SIGNAL_EPOCHS}", f"--workdir={workdir}"],
+      cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+      text=True)
+
+
+def _wait_for_checkpoint_past(workdir, step, process, timeout=120):
+  deadline = time.monotonic() + timeout
+  directory = os.path.join(workdir, "checkpoints")
+  while time.monotonic() < deadline:
+    assert process.poll() is None, process.stderr.read()
+    if os.path.isdir(directory):
+      steps = [int(name) for name in os.listdir(directory) if name.isdigit()]
+      if steps and max(steps) > step:
+        return max(steps)
+    time.sleep(0.05)
+  raise TimeoutError(f"no checkpoint past step {step} in {timeout}s")
+
+
+def test_sigterm_checkpoints_and_sigkill_resumes(tmp_path, repo_root):
+  """The real command survives SIGTERM (checkpoint, exit 143) and SIGKILL."""
   workdir = str(tmp_path)
-  loop.train_and_evaluate(_smoke(vae_digits, **{"train.epochs": 1}), workdir)
-  exploding = _smoke(vae_digits, **{"train.epochs": 2,
-                                    "loss.gaussian_scale": 1e-30,
-                                    "loss.likelihood": "gaussian"})
+  process = _start_training(workdir, repo_root)
+  _wait_for_checkpoint_past(workdir, 0, process)
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=60) == 143
+  stopped_at = Checkpointer(workdir).latest_step()
+  assert 0 < stopped_at < SIGNAL_TOTAL_STEPS
+
+  # Resumes, then is killed without warning.
+  process = _start_training(workdir, repo_root)
+  _wait_for_checkpoint_past(workdir, stopped_at + 8, process)
+  process.send_signal(signal.SIGKILL)
+  process.wait(timeout=60)
+
+  process = _start_training(workdir, repo_root)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr
+  assert "Resumed from the checkpoint" in stderr
+  assert Checkpointer(workdir).latest_step() == SIGNAL_TOTAL_STEPS
+  steps = [r["step"] for r in read_records(workdir) if r["split"] == "train"]
+  # None repeated or skipped.
+  assert steps == list(range(4, SIGNAL_TOTAL_STEPS + 1, 4))
+  assert os.path.exists(os.path.join(workdir, "eval.json"))
+
+
+def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
+    tmp_path, smoke_config):
+  workdir = str(tmp_path)
+  loop.train_and_evaluate(smoke_config(vae_digits, **{"train.epochs": 1}),
+                          workdir)
+  exploding = smoke_config(vae_digits, **{"train.epochs": 2,
+                                          "loss.gaussian_scale": 1e-30,
+                                          "loss.likelihood": "gaussian"})
   with pytest.raises(ValueError, match="loss.likelihood"):
     loop.train_and_evaluate(exploding, workdir)  # a different run: refused
   exploding_dir = str(tmp_path / "exploding")
@@ -154,27 +237,110 @@ def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
     loop.train_and_evaluate(exploding, exploding_dir)
   assert Checkpointer(exploding_dir).latest_step() is None
   # A learning rate that blows up mid-run: the step-8 checkpoint survives.
-  blowup = _smoke(vae_digits, **{"train.epochs": 2,
-                                 "train.learning_rate": 1e30})
+  blowup = smoke_config(vae_digits, **{"train.epochs": 2,
+                                       "train.learning_rate": 1e30})
   with pytest.raises(loop.NonFiniteLossError,
                      match=r"at step 9;.*checkpoint \(step 8\)"):
     loop.train_and_evaluate(blowup, workdir)
   assert Checkpointer(workdir).latest_step() == 8
 
 
-def test_compare_two_runs(heatmap_run, tmp_path):
-  from experiments.compare import compare
-  _, vae_dir, vae_summary = heatmap_run
-  ae_dir = str(tmp_path / "ae")
-  loop.train_and_evaluate(
-      _smoke(ae_heatmaps, **{"data.cache_dir": str(tmp_path / "cache")}),
-      ae_dir)
-  out = str(tmp_path / "compare")
-  rows = compare([vae_dir, ae_dir], out, grid=3)
-  assert [row["kind"] for row in rows] == ["vae", "ae"]
-  assert rows[0]["neg_elbo"] == pytest.approx(vae_summary["neg_elbo"])
-  with open(os.path.join(out, "compare.csv")) as file:
-    header = file.readline()
-  assert "gap_distance_mean" in header and "neg_elbo" in header
-  assert "| gap_distance_mean |" in open(os.path.join(out, "compare.md")).read()
-  assert os.path.getsize(os.path.join(out, "compare.png")) > 20_000
+# --- Ensembles ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory, ensemble_config):
+  workdir = str(tmp_path_factory.mktemp("ensemble"))
+  config = ensemble_config((0.5, 1.0), (0, 1))
+  summary = loop.train_and_evaluate(config, workdir)
+  return config, workdir, summary
+
+
+def test_ensemble_run_writes_every_member(ensemble_run):
+  config, workdir, summary = ensemble_run
+  with open(os.path.join(workdir, "eval.json")) as file:
+    written = json.load(file)
+  assert written == json.loads(json.dumps(summary))
+  entries = written["members"]
+  assert [(e["kl_weight"], e["seed"]) for e in entries] == [
+      (0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
+  for entry, member in zip(entries, ensemble_members(config)):
+    out_dir = loop.member_dir(workdir, member)
+    with open(os.path.join(out_dir, "eval.json")) as file:
+      assert json.load(file)["neg_elbo"] == pytest.approx(entry["neg_elbo"])
+    for name in ("loss_curves", "reconstructions"):
+      assert os.path.getsize(os.path.join(out_dir, "figures",
+                                          f"{name}.png")) > 5000
+    assert entry["neg_elbo"] == pytest.approx(entry["recon"] + entry["kl"])
+  records = read_records(workdir)
+  last_step = max(r["step"] for r in records)
+  finals = [r for r in records if r["step"] == last_step
+            and r["split"] == "train"]
+  assert sorted(r["member"] for r in finals) == [0, 1, 2, 3]
+  state, meta = _latest_checkpoint(workdir)
+  assert meta["members"] == [[0.5, 0], [0.5, 1], [1.0, 0], [1.0, 1]]
+  assert jax.tree.leaves(state)[0].shape[0] == 4
+
+
+def test_member_of_a_run_equals_its_one_member_run(ensemble_run, tmp_path,
+                                                   ensemble_config):
+  config, workdir, summary = ensemble_run
+  single_dir = str(tmp_path / "single")
+  single = loop.train_and_evaluate(
+      ensemble_config(**{"loss.kl_weight": 1.0, "ensemble.seeds": (1,)}),
+      single_dir)
+  member = summary["members"][3]  # (kl_weight 1.0, seed 1)
+  for name in ("neg_elbo", "recon", "kl", "mse", "active_units"):
+    assert member[name] == pytest.approx(single[name], rel=1e-4, abs=1e-5)
+  ensemble_state, _ = _latest_checkpoint(workdir)
+  single_state, _ = _latest_checkpoint(single_dir)
+  for a, b in zip(jax.tree.leaves(ensemble_state["params"]),
+                  jax.tree.leaves(single_state["params"])):
+    np.testing.assert_allclose(a[3], b[0], rtol=2e-4, atol=2e-6)
+  # One member keeps the single-run layout: metrics at the top, no members/.
+  assert "members" not in single
+  assert not os.path.exists(os.path.join(single_dir, loop.MEMBERS_DIR))
+  assert os.path.exists(os.path.join(single_dir, "figures",
+                                     "reconstructions.png"))
+
+
+def test_restore_and_reevaluate_an_ensemble(ensemble_run, ensemble_config):
+  _, workdir, summary = ensemble_run
+  with pytest.raises(ValueError, match="member=<0..3>"):
+    loop.restore_run(workdir)
+  _, _, model, step = loop.restore_run(workdir, member=2)
+  assert step == summary["step"] and model.latent_dim == 2
+  again = loop.evaluate_workdir(workdir, "reconstructions")
+  assert again["members"][2]["neg_elbo"] == pytest.approx(
+      summary["members"][2]["neg_elbo"], rel=1e-6)
+  with pytest.raises(ValueError, match="ensemble.kl_weights"):
+    loop.train_and_evaluate(ensemble_config((0.5, 2.0), (0, 1)), workdir)
+
+
+def test_runs_from_before_ensembles_restore_and_resume(tmp_path,
+                                                       ensemble_config):
+  """A one-model checkpoint (no member axis) and a config.json without the
+  ensemble section, as every earlier run wrote them."""
+  config = ensemble_config()
+  workdir = str(tmp_path)
+  old_config = config.to_dict()
+  del old_config["ensemble"], old_config["sweep"]
+  with open(os.path.join(workdir, loop.CONFIG_FILE), "w") as file:
+    json.dump(old_config, file, default=list)
+  dataset = setup.load_configured_dataset(config)
+  steps = config.train.epochs * (dataset.num_train // config.train.batch_size)
+  params = nnx.split(setup.create_model(config, dataset.image_shape, 5))[1]
+  optimizer, _ = make_optimizer(config.train, steps)
+  checkpointer = Checkpointer(workdir)
+  checkpointer.save(steps, init_train_state(params, optimizer)._replace(
+      step=jnp.int32(steps)), {"step": steps})
+  checkpointer.close()
+
+  _, _, model, step = loop.restore_run(workdir)
+  assert step == steps
+  for a, b in zip(jax.tree.leaves(nnx.split(model)[1]),
+                  jax.tree.leaves(params)):
+    np.testing.assert_array_equal(a, b)
+  # The same command as before resumes (here: a finished run re-evaluates).
+  summary = loop.train_and_evaluate(config, workdir)
+  assert "neg_elbo" in summary and "members" not in summary

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -10,11 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import vae_digits
-from latent_jax.train import distributed, loop
+from latent_jax.train import loop
 from latent_jax.train.sharding import mesh_shape
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_mesh_shape_prefers_data_parallelism():
@@ -33,46 +31,17 @@ def test_mesh_shape_prefers_data_parallelism():
     mesh_shape(4, 6, 4, member_devices=1)
 
 
-def test_launcher_detection_from_the_environment():
-  assert distributed.detect_launcher({}) is None
-  assert distributed.detect_launcher(
-      {"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}) is None
-  assert distributed.detect_launcher(
-      {"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}) == "slurm"
-  assert distributed.detect_launcher(
-      {"TPU_WORKER_HOSTNAMES": "10.0.0.2"}) is None
-  assert distributed.detect_launcher(
-      {"TPU_WORKER_HOSTNAMES": "10.0.0.2,10.0.0.3"}) == "tpu"
-  assert distributed.detect_launcher(
-      {"JAX_COORDINATOR_ADDRESS": "host:1234"}) == "explicit"
-  assert distributed.detect_launcher({"OMPI_COMM_WORLD_SIZE": "4"}) == "mpi"
-  assert distributed.detect_launcher({"LATENT_JAX_MULTIHOST": "1"}) == "forced"
-  with pytest.raises(ValueError, match="JAX_NUM_PROCESSES"):
-    distributed.initialize({"JAX_COORDINATOR_ADDRESS": "host:1234"})
-  assert distributed.initialize({}) is False
-
-
-def _config():
-  config = vae_digits.get_config("smoke")
-  config.unlock()
-  config.ensemble.kl_weights = (0.5, 1.0)
-  config.eval.figures = "reconstructions"
-  config.eval.iwae_samples = 0
-  config.lock()
-  return config
-
-
 # Runs with 4 host devices: a few chunks on 1 device, on a data=4 mesh and on
-# a member=2 x data=2 mesh; then the full loop on all 4 devices.
+# a member=2 x data=2 mesh; then the full loop, on all 4 devices, of the
+# pickled config in argv[2].
 _SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, pickle, sys
     import jax, numpy as np, optax
     from flax import nnx
     from latent_jax import build_model
     from latent_jax.train import sharding, loop
     from latent_jax.train.ensemble import Member, member_keys, stack_members
     from latent_jax.train.step import init_ensemble_state, make_train_chunk
-    from tests.test_sharding import _config
 
     assert jax.device_count() == 4, jax.devices()
     members = [Member(0, 0.5, 0), Member(1, 2.0, 1)]
@@ -114,20 +83,32 @@ _SCRIPT = textwrap.dedent("""
                                     jax.tree.leaves(single))),
           "max_loss_rel_diff": float(np.max(np.abs(
               metrics["loss"] / single_metrics["loss"] - 1)))}
-    out["loop"] = loop.train_and_evaluate(_config(), sys.argv[1])
+    with open(sys.argv[2], "rb") as file:
+      config = pickle.load(file)
+    out["loop"] = loop.train_and_evaluate(config, sys.argv[1])
     print("RESULT" + json.dumps(out))
 """)
 
 
 @pytest.fixture(scope="module")
-def four_devices(tmp_path_factory):
+def run_config(ensemble_config):
+  """The run both device counts train: two members, one figure."""
+  return ensemble_config((0.5, 1.0), **{"eval.figures": "reconstructions"})
+
+
+@pytest.fixture(scope="module")
+def four_devices(tmp_path_factory, repo_root, run_config):
   workdir = str(tmp_path_factory.mktemp("four_devices"))
+  config_file = str(tmp_path_factory.mktemp("config") / "config.pickle")
+  with open(config_file, "wb") as file:
+    pickle.dump(run_config, file)
   env = dict(os.environ,
              XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  result = subprocess.run([sys.executable, "-c", _SCRIPT, workdir], env=env,
-                          cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+             PYTHONPATH=repo_root + os.pathsep
+             + os.environ.get("PYTHONPATH", ""))
+  result = subprocess.run([sys.executable, "-c", _SCRIPT, workdir,
+                           config_file], env=env, cwd=repo_root,
+                          capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   line = [l for l in result.stdout.splitlines() if l.startswith("RESULT")]
   return workdir, json.loads(line[-1][len("RESULT"):])
@@ -145,11 +126,12 @@ def test_four_device_meshes_equal_one_device(four_devices):
     assert out[name]["max_loss_rel_diff"] < 1e-5, out[name]
 
 
-def test_full_run_on_four_devices_equals_one_device(four_devices, tmp_path):
+def test_full_run_on_four_devices_equals_one_device(four_devices, run_config,
+                                                    tmp_path):
   four_dir, out = four_devices
   assert jax.device_count() == 1
   one_dir = str(tmp_path / "one_device")
-  one = loop.train_and_evaluate(_config(), one_dir)
+  one = loop.train_and_evaluate(run_config, one_dir)
   four = out["loop"]
   for a, b in zip(one["members"], four["members"]):
     for name in ("neg_elbo", "recon", "kl", "mse"):
