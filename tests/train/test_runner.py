@@ -10,7 +10,6 @@ import pytest
 from latent_jax.train import runner
 from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.train.chunk import init_train_state, make_chunk
-from tests.train.test_chunk import OPTIMIZER, _regression_update
 
 
 def test_is_time_at_multiples_and_at_the_end():
@@ -20,27 +19,33 @@ def test_is_time_at_multiples_and_at_the_end():
   assert runner.next_boundary(9, (4, 3), 10) == 10
 
 
-@pytest.fixture(scope="module")
-def regression():
-  rng = np.random.default_rng(0)
-  x = rng.standard_normal((32, 3)).astype(np.float32)
-  y = (x @ np.array([1.0, -2.0, 0.5], np.float32)).astype(np.float32)
-  return jnp.asarray(x), jnp.asarray(y)
+@pytest.fixture
+def phases(regression, regression_update):
+  """`phases(mode="dispatch", bad_step=-1, total=10, split=None)`: the
+  least-squares problem as one phase "train" of `total` steps, or as "first"
+  (to step `split`) and "second" (to `total`)."""
+  x, y = regression
+
+  def make(mode="dispatch", bad_step=-1, total=10, split=None):
+    chunk = make_chunk(regression_update(), mode)
+    inputs = (x, y, jnp.int32(bad_step))
+    if split is None:
+      return [runner.Phase("train", total, chunk, inputs)]
+    return [runner.Phase("first", split, chunk, inputs),
+            runner.Phase("second", total, chunk, inputs)]
+
+  return make
 
 
-def _phases(x, y, mode="dispatch", bad_step=-1, total=10, split=None):
-  chunk = make_chunk(_regression_update(), mode)
-  inputs = (x, y, jnp.int32(bad_step))
-  if split is None:
-    return [runner.Phase("train", total, chunk, inputs)]
-  return [runner.Phase("first", split, chunk, inputs),
-          runner.Phase("second", total, chunk, inputs)]
+@pytest.fixture
+def initial_state(regression_optimizer):
+  """`initial_state()`: zero weights, a fresh optimizer state, step 0."""
+  return lambda: init_train_state(jnp.zeros(3), regression_optimizer)
 
 
 @pytest.mark.parametrize("mode", ["device_loop", "dispatch"])
 def test_chunks_end_at_every_boundary_and_logs_average_their_steps(
-    regression, mode):
-  x, y = regression
+    phases, initial_state, mode):
   chunks, logs = [], []
   hooks = runner.Hooks(
       log=lambda step, phase, means, rate: logs.append((step, phase,
@@ -48,8 +53,7 @@ def test_chunks_end_at_every_boundary_and_logs_average_their_steps(
       after_chunk=lambda step, phase, means, taken, sec: chunks.append(
           (step, phase, taken, float(means["loss"]))))
   state = runner.train(
-      init_train_state(jnp.zeros(3), OPTIMIZER),
-      _phases(x, y, mode, split=3),
+      initial_state(), phases(mode, split=3),
       runner.Cadence(steps_per_call=4, log_every=5), hooks=hooks,
       stop_on_sigterm=False)
   assert int(state.step) == 10
@@ -65,13 +69,11 @@ def test_chunks_end_at_every_boundary_and_logs_average_their_steps(
 
 
 def test_a_nonfinite_step_stops_and_keeps_the_last_good_checkpoint(
-    regression, tmp_path):
-  x, y = regression
+    phases, initial_state, tmp_path):
   checkpointer = Checkpointer(str(tmp_path))
   with pytest.raises(runner.NonFiniteLossError,
                      match=r"Non-finite loss at step 5; .*step 4\).* Lower"):
-    runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
-                 _phases(x, y, bad_step=5),
+    runner.train(initial_state(), phases(bad_step=5),
                  runner.Cadence(steps_per_call=10, log_every=2,
                                 checkpoint_every=2),
                  checkpointer=checkpointer, stop_on_sigterm=False,
@@ -79,14 +81,13 @@ def test_a_nonfinite_step_stops_and_keeps_the_last_good_checkpoint(
   # Chunks end at checkpoints: steps 4-5 ran in the poisoned chunk, which is
   # not saved.
   assert checkpointer.latest_step() == 4
-  restored, meta = checkpointer.restore_latest(
-      init_train_state(jnp.zeros(3), OPTIMIZER))
+  restored, meta = checkpointer.restore_latest(initial_state())
   assert np.all(np.isfinite(np.asarray(restored.params)))
   checkpointer.close()
 
 
-def test_sigterm_checkpoints_then_raises_preempted(regression, tmp_path):
-  x, y = regression
+def test_sigterm_checkpoints_then_raises_preempted(
+    phases, initial_state, tmp_path):
   checkpointer = Checkpointer(str(tmp_path))
 
   def send_sigterm(step, *_):
@@ -94,15 +95,14 @@ def test_sigterm_checkpoints_then_raises_preempted(regression, tmp_path):
       os.kill(os.getpid(), signal.SIGTERM)
 
   with pytest.raises(runner.Preempted, match="step 3"):
-    runner.train(init_train_state(jnp.zeros(3), OPTIMIZER), _phases(x, y),
+    runner.train(initial_state(), phases(),
                  runner.Cadence(steps_per_call=3, log_every=100,
                                 checkpoint_every=100),
                  hooks=runner.Hooks(after_chunk=send_sigterm,
                                     checkpoint_meta=lambda s: {"why": "s"}),
                  checkpointer=checkpointer)
   assert checkpointer.latest_step() == 3
-  _, meta = checkpointer.restore_latest(
-      init_train_state(jnp.zeros(3), OPTIMIZER))
+  _, meta = checkpointer.restore_latest(initial_state())
   assert meta == {"step": 3, "why": "s"}
   checkpointer.close()
   # The previous handler is back afterwards.
@@ -110,20 +110,17 @@ def test_sigterm_checkpoints_then_raises_preempted(regression, tmp_path):
 
 
 def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(
-    regression, tmp_path):
-  x, y = regression
+    phases, initial_state, tmp_path):
   cadence = runner.Cadence(steps_per_call=3, log_every=100,
                            checkpoint_every=4)
-  straight = runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
-                          _phases(x, y), cadence, stop_on_sigterm=False)
+  straight = runner.train(initial_state(), phases(), cadence,
+                          stop_on_sigterm=False)
   checkpointer = Checkpointer(str(tmp_path))
-  runner.train(init_train_state(jnp.zeros(3), OPTIMIZER),
-               _phases(x, y, total=4), cadence, checkpointer=checkpointer,
-               stop_on_sigterm=False)
-  restored, _ = checkpointer.restore_latest(
-      init_train_state(jnp.zeros(3), OPTIMIZER))
+  runner.train(initial_state(), phases(total=4), cadence,
+               checkpointer=checkpointer, stop_on_sigterm=False)
+  restored, _ = checkpointer.restore_latest(initial_state())
   checkpointer.close()
-  resumed = runner.train(restored, _phases(x, y), cadence,
+  resumed = runner.train(restored, phases(), cadence,
                          stop_on_sigterm=False)
   np.testing.assert_allclose(np.asarray(resumed.params),
                              np.asarray(straight.params), rtol=1e-6)

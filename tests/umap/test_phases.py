@@ -1,0 +1,86 @@
+"""The training phases' losses: the global correlation term, the
+reconstruction gradient, input noise."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from flax import nnx
+
+from latent_jax.models.embedding import build_embedder
+from latent_jax.umap import graph as graph_lib
+from latent_jax.umap.sampling import make_edge_table, noise_bank
+from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
+                                      global_correlation_loss,
+                                      make_phase_losses)
+
+
+@pytest.fixture(scope="module")
+def digits_graph(digits):
+  """The first 200 digits (on device) and their 10-NN graph's edge table."""
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:200], 10)
+  edges = graph_lib.graph_edges(
+      graph_lib.fuzzy_simplicial_set(indices, distances))
+  table = make_edge_table(edges.head, edges.tail, edges.weight)
+  return jnp.asarray(digits[0][:200]), table
+
+
+def test_global_correlation_loss_is_negative_pearson():
+  rng = np.random.default_rng(1)
+  inputs = rng.normal(size=(64, 5)).astype(np.float32)
+  embedding = rng.normal(size=(64, 2)).astype(np.float32)
+  key = jax.random.key(3)
+  ours = float(global_correlation_loss(jnp.asarray(inputs),
+                                       jnp.asarray(embedding), key))
+  partner = np.asarray(jax.random.permutation(key, 64))
+  standard = lambda v: (v - v.mean()) / v.std()
+  dx = np.linalg.norm(standard(inputs) - standard(inputs)[partner], axis=1)
+  dz = np.linalg.norm(standard(embedding) - standard(embedding)[partner],
+                      axis=1)
+  assert ours == pytest.approx(-scipy.stats.pearsonr(dx, dz)[0], abs=1e-4)
+
+
+@pytest.mark.parametrize("autoencoder_loss", [False, True])
+def test_reconstruction_gradient_reaches_encoder_only_if_asked(
+    digits_graph, autoencoder_loss):
+  data, table = digits_graph
+  model = build_embedder("umap_mlp", (64,), 2, with_decoder=True,
+                         rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+
+  def encoder_grads(weight):
+    settings = UMAPLossSettings(1.58, 0.9, reconstruction_weight=weight,
+                                reconstruction_likelihood="bernoulli",
+                                autoencoder_loss=autoencoder_loss)
+    loss = make_phase_losses(graphdef, settings, 64, 64)["umap"]
+    grads = jax.grad(lambda p: loss(p, TrainingData(data, data), table,
+                                    None, jax.random.key(0))[0])(params)
+    return grads["encoder"]
+
+  differences = jax.tree.leaves(jax.tree.map(
+      lambda x, y: jnp.abs(x - y).max(), encoder_grads(0.0),
+      encoder_grads(1.0)))
+  assert (max(differences) > 1e-6) == autoencoder_loss
+
+
+def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits_graph):
+  data, table = digits_graph
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=False, rngs=nnx.Rngs(0)))
+  targets = jnp.asarray(np.random.default_rng(0).normal(size=(200, 2)),
+                        jnp.float32)
+
+  def phase_losses(noise, std):
+    settings = UMAPLossSettings(1.58, 0.9, input_noise=noise)
+    phases = make_phase_losses(graphdef, settings, 64, 64)
+    bank = noise_bank(256, (64,), std, np.random.default_rng(0))
+    training = TrainingData(data, data, jnp.asarray(bank))
+    return [float(phases[phase](params, training, table, targets,
+                                jax.random.key(0))[0])
+            for phase in ("init", "umap")]
+
+  clean = phase_losses(False, 0.0)
+  assert phase_losses(True, 0.0) == pytest.approx(clean, rel=1e-6)
+  noisy = phase_losses(True, 0.3)
+  assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
