@@ -9,14 +9,14 @@ from sklearn.decomposition import PCA
 
 from experiments.compare import compare
 from experiments.configs import ae_heatmaps
-from latent_jax.train import loop
+from latent_jax.runs import vae as vae_run
 
 
 def test_compare_two_runs(vae_heatmaps_run, tmp_path, smoke_config,
                           heatmap_cache):
   _, vae_dir, vae_summary = vae_heatmaps_run
   ae_dir = str(tmp_path / "ae")
-  loop.train_and_evaluate(
+  vae_run.train_and_evaluate(
       smoke_config(ae_heatmaps, **{"data.cache_dir": heatmap_cache}), ae_dir)
   out = str(tmp_path / "compare")
   rows = compare([vae_dir, ae_dir], out, grid=3)
@@ -33,7 +33,7 @@ def test_compare_adds_a_pca_baseline_for_a_2d_run(vae_digits_run, tmp_path):
   out = str(tmp_path / "compare")
   rows = compare([vae_digits_run], out, grid=3)
   assert [row["kind"] for row in rows] == ["vae", "pca"]
-  _, dataset, _, _ = loop.restore_run(vae_digits_run)
+  _, dataset, _, _ = vae_run.restore_run(vae_digits_run)
   train = dataset.train_images.reshape(len(dataset.train_images), -1)
   test = dataset.test_images.reshape(len(dataset.test_images), -1)
   reference = PCA(n_components=2).fit(train)

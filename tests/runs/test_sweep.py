@@ -7,7 +7,7 @@ import os
 import pytest
 
 from experiments.configs import ablation
-from latent_jax.train import sweep
+from latent_jax.runs import sweep
 from latent_jax.train.ensemble import ensemble_members
 from latent_jax.train.metrics_writer import read_records
 

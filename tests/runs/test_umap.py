@@ -9,14 +9,15 @@ import pytest
 
 from experiments.configs import umap_digits
 from latent_jax import ParametricUMAP
-from latent_jax.umap import experiment
+from latent_jax.evaluation.registry import UMAP_FIGURES
+from latent_jax.runs import umap as umap_run
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("umap_run"))
   config = umap_digits.get_config("smoke")
-  summary = experiment.train_and_evaluate(config, workdir)
+  summary = umap_run.train_and_evaluate(config, workdir)
   return config, workdir, summary
 
 
@@ -30,9 +31,9 @@ def test_run_writes_metrics_figures_and_reducer(finished_run, non_blank_png):
     assert key in written and np.isfinite(written[key])
   assert 0.5 < written["trustworthiness"] <= 1.0
   assert written == pytest.approx({"step": written["step"], **summary})
-  for name in experiment.FIGURES:
+  for name in UMAP_FIGURES:
     assert non_blank_png(os.path.join(workdir, f"{name}.png")), name
-  reducer = ParametricUMAP.load(os.path.join(workdir, experiment.REDUCER_DIR))
+  reducer = ParametricUMAP.load(os.path.join(workdir, umap_run.REDUCER_DIR))
   assert reducer.embedding_.shape == (256, 2)
   records = [json.loads(line) for line in open(
       os.path.join(workdir, "metrics.jsonl"))]
@@ -49,10 +50,10 @@ def test_resume_replays_the_same_steps(finished_run, tmp_path):
   steps = sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit())
   assert len(steps) >= 2
   shutil.rmtree(os.path.join(checkpoints, str(steps[-1])))
-  shutil.rmtree(os.path.join(copy, experiment.REDUCER_DIR))
-  experiment.train_and_evaluate(config, copy)
-  original = ParametricUMAP.load(os.path.join(workdir, experiment.REDUCER_DIR))
-  resumed = ParametricUMAP.load(os.path.join(copy, experiment.REDUCER_DIR))
+  shutil.rmtree(os.path.join(copy, umap_run.REDUCER_DIR))
+  umap_run.train_and_evaluate(config, copy)
+  original = ParametricUMAP.load(os.path.join(workdir, umap_run.REDUCER_DIR))
+  resumed = ParametricUMAP.load(os.path.join(copy, umap_run.REDUCER_DIR))
   np.testing.assert_allclose(resumed.embedding_, original.embedding_,
                              atol=1e-5)
 
@@ -60,7 +61,7 @@ def test_resume_replays_the_same_steps(finished_run, tmp_path):
 def test_evaluate_workdir_redraws(finished_run):
   _, workdir, summary = finished_run
   os.remove(os.path.join(workdir, "umap_embedding.png"))
-  again = experiment.evaluate_workdir(workdir, "umap_embedding")
+  again = umap_run.evaluate_workdir(workdir, "umap_embedding")
   assert again["trustworthiness"] == pytest.approx(summary["trustworthiness"])
   assert os.path.exists(os.path.join(workdir, "umap_embedding.png"))
 
@@ -76,4 +77,4 @@ def test_bad_configs_fail_before_training(tmp_path, arg, override, message):
     section, field, value = override
     config[section][field] = value
   with pytest.raises(ValueError, match=message):
-    experiment.train_and_evaluate(config, str(tmp_path))
+    umap_run.train_and_evaluate(config, str(tmp_path))

@@ -11,21 +11,20 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from flax import nnx
 
 from experiments.configs import vae_digits
 from latent_jax.evaluation.exploration import ExplorationOptions
-from latent_jax.train import loop, setup
+from latent_jax.runs import run_module
+from latent_jax.runs import vae as vae_run
+from latent_jax.train import runner
+from latent_jax.train import workdir as workdir_lib
 from latent_jax.train.checkpointing import Checkpointer
-from latent_jax.train.config_checks import FIGURES, selected_figures
+from latent_jax.evaluation.registry import RUN_FIGURES, select_figures
 from latent_jax.train.ensemble import ensemble_members
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
-from latent_jax.train.optimizers import make_optimizer
-from latent_jax.train.step import init_train_state
 
 
 def _latest_checkpoint(workdir):
@@ -65,9 +64,9 @@ def test_smoke_training_lowers_the_loss_and_writes_everything(
   with open(os.path.join(workdir, "config.json")) as file:
     assert json.load(file)["model"]["latent_dim"] == config.model.latent_dim
   # Smoke configs draw every figure but the UMAP view (its fit is slow).
-  assert selected_figures(config.eval.figures) == tuple(
-      name for name in FIGURES if name != "latent_umap")
-  for name in selected_figures(config.eval.figures):
+  assert select_figures(config.eval.figures, RUN_FIGURES) == tuple(
+      name for name in RUN_FIGURES if name != "latent_umap")
+  for name in select_figures(config.eval.figures, RUN_FIGURES):
     path = os.path.join(workdir, "figures", f"{name}.png")
     assert os.path.getsize(path) > 5000, name
 
@@ -77,7 +76,7 @@ def test_rerunning_a_finished_run_only_reevaluates(vae_heatmaps_run,
   config, finished, summary = vae_heatmaps_run
   workdir = copy_run(finished)
   before = read_records(workdir)
-  again = loop.train_and_evaluate(config, workdir)
+  again = vae_run.train_and_evaluate(config, workdir)
   assert read_records(workdir) == before
   assert again["neg_elbo"] == pytest.approx(summary["neg_elbo"], rel=1e-6)
 
@@ -88,21 +87,21 @@ def test_evaluate_workdir_restores_and_writes_every_figure(vae_heatmaps_run,
   workdir = copy_run(finished)
   shutil.rmtree(os.path.join(workdir, "figures"))
   os.remove(os.path.join(workdir, "eval.json"))
-  result = loop.evaluate_workdir(workdir)
+  result = vae_run.evaluate_workdir(workdir)
   assert result["neg_elbo"] == pytest.approx(summary["neg_elbo"], rel=1e-6)
   assert os.path.exists(os.path.join(workdir, "eval.json"))
   assert sorted(os.listdir(os.path.join(workdir, "figures"))) == sorted(
-      f"{name}.png" for name in selected_figures(config.eval.figures))
+      f"{name}.png" for name in select_figures(config.eval.figures, RUN_FIGURES))
   shutil.rmtree(os.path.join(workdir, "figures"))
-  loop.evaluate_workdir(workdir, "reconstructions,samples")
+  vae_run.evaluate_workdir(workdir, "reconstructions,samples")
   assert sorted(os.listdir(os.path.join(workdir, "figures"))) == [
       "reconstructions.png", "samples.png"]
   with pytest.raises(ValueError, match="unknown figure"):
-    loop.evaluate_workdir(workdir, "reconstructions,nope")
+    vae_run.evaluate_workdir(workdir, "reconstructions,nope")
   empty = tmp_path / "empty"
   empty.mkdir()
   with pytest.raises(FileNotFoundError, match="config.json"):
-    loop.evaluate_workdir(str(empty))
+    vae_run.evaluate_workdir(str(empty))
 
 
 def test_evaluate_workdir_draws_user_points_on_a_real_model(vae_digits_run,
@@ -113,17 +112,17 @@ def test_evaluate_workdir_draws_user_points_on_a_real_model(vae_digits_run,
                                trajectory_end="0.5,-0.5",
                                traversal_base="origin", manifold_dims="1,0",
                                view_line_start="digit=1")
-  loop.evaluate_workdir(workdir, names, options)
+  vae_run.evaluate_workdir(workdir, names, options)
   for name in names.split(","):
     image = mpimg.imread(os.path.join(workdir, "figures", f"{name}.png"))
     assert image[..., :3].std() > 0.02, name
   with pytest.raises(ValueError, match=r"--trajectory_end='1,2,3': 3 "
                      r"coordinate\(s\), but the latent space has 2 dims"):
-    loop.evaluate_workdir(workdir, "trajectories",
+    vae_run.evaluate_workdir(workdir, "trajectories",
                           ExplorationOptions(trajectory_end="1,2,3"))
   with pytest.raises(ValueError, match="--traversal_base='class:12': digit: "
                      "no test image has the class 12"):
-    loop.evaluate_workdir(workdir, "traversals",
+    vae_run.evaluate_workdir(workdir, "traversals",
                           ExplorationOptions(traversal_base="class:12"))
 
 
@@ -138,7 +137,7 @@ def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch,
                                                       smoke_config):
   config = smoke_config(vae_digits, **{"train.epochs": 3})
   straight = str(tmp_path / "straight")
-  loop.train_and_evaluate(config, straight)
+  vae_run.train_and_evaluate(config, straight)
 
   crashed = str(tmp_path / "crashed")
   original_write = MetricsWriter.write
@@ -150,9 +149,9 @@ def test_crash_and_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch,
 
   monkeypatch.setattr(MetricsWriter, "write", write_then_die)
   with pytest.raises(_Killed):
-    loop.train_and_evaluate(config, crashed)
+    vae_run.train_and_evaluate(config, crashed)
   monkeypatch.setattr(MetricsWriter, "write", original_write)
-  loop.train_and_evaluate(config, crashed)
+  vae_run.train_and_evaluate(config, crashed)
 
   steps = [r["step"] for r in read_records(crashed) if r["split"] == "train"]
   assert steps == sorted(set(steps))  # no repeated or skipped log lines
@@ -224,24 +223,24 @@ def test_sigterm_checkpoints_and_sigkill_resumes(tmp_path, repo_root):
 def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
     tmp_path, smoke_config):
   workdir = str(tmp_path)
-  loop.train_and_evaluate(smoke_config(vae_digits, **{"train.epochs": 1}),
+  vae_run.train_and_evaluate(smoke_config(vae_digits, **{"train.epochs": 1}),
                           workdir)
   exploding = smoke_config(vae_digits, **{"train.epochs": 2,
                                           "loss.gaussian_scale": 1e-30,
                                           "loss.likelihood": "gaussian"})
   with pytest.raises(ValueError, match="loss.likelihood"):
-    loop.train_and_evaluate(exploding, workdir)  # a different run: refused
+    vae_run.train_and_evaluate(exploding, workdir)  # a different run: refused
   exploding_dir = str(tmp_path / "exploding")
-  with pytest.raises(loop.NonFiniteLossError,
+  with pytest.raises(runner.NonFiniteLossError,
                      match=r"Non-finite recon.* at step 0"):
-    loop.train_and_evaluate(exploding, exploding_dir)
+    vae_run.train_and_evaluate(exploding, exploding_dir)
   assert Checkpointer(exploding_dir).latest_step() is None
   # A learning rate that blows up mid-run: the step-8 checkpoint survives.
   blowup = smoke_config(vae_digits, **{"train.epochs": 2,
                                        "train.learning_rate": 1e30})
-  with pytest.raises(loop.NonFiniteLossError,
+  with pytest.raises(runner.NonFiniteLossError,
                      match=r"at step 9;.*checkpoint \(step 8\)"):
-    loop.train_and_evaluate(blowup, workdir)
+    vae_run.train_and_evaluate(blowup, workdir)
   assert Checkpointer(workdir).latest_step() == 8
 
 
@@ -252,7 +251,7 @@ def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
 def ensemble_run(tmp_path_factory, ensemble_config):
   workdir = str(tmp_path_factory.mktemp("ensemble"))
   config = ensemble_config((0.5, 1.0), (0, 1))
-  summary = loop.train_and_evaluate(config, workdir)
+  summary = vae_run.train_and_evaluate(config, workdir)
   return config, workdir, summary
 
 
@@ -265,7 +264,7 @@ def test_ensemble_run_writes_every_member(ensemble_run):
   assert [(e["kl_weight"], e["seed"]) for e in entries] == [
       (0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1)]
   for entry, member in zip(entries, ensemble_members(config)):
-    out_dir = loop.member_dir(workdir, member)
+    out_dir = vae_run.member_dir(workdir, member)
     with open(os.path.join(out_dir, "eval.json")) as file:
       assert json.load(file)["neg_elbo"] == pytest.approx(entry["neg_elbo"])
     for name in ("loss_curves", "reconstructions"):
@@ -286,7 +285,7 @@ def test_member_of_a_run_equals_its_one_member_run(ensemble_run, tmp_path,
                                                    ensemble_config):
   config, workdir, summary = ensemble_run
   single_dir = str(tmp_path / "single")
-  single = loop.train_and_evaluate(
+  single = vae_run.train_and_evaluate(
       ensemble_config(**{"loss.kl_weight": 1.0, "ensemble.seeds": (1,)}),
       single_dir)
   member = summary["members"][3]  # (kl_weight 1.0, seed 1)
@@ -299,7 +298,7 @@ def test_member_of_a_run_equals_its_one_member_run(ensemble_run, tmp_path,
     np.testing.assert_allclose(a[3], b[0], rtol=2e-4, atol=2e-6)
   # One member keeps the single-run layout: metrics at the top, no members/.
   assert "members" not in single
-  assert not os.path.exists(os.path.join(single_dir, loop.MEMBERS_DIR))
+  assert not os.path.exists(os.path.join(single_dir, workdir_lib.MEMBERS_DIR))
   assert os.path.exists(os.path.join(single_dir, "figures",
                                      "reconstructions.png"))
 
@@ -307,40 +306,26 @@ def test_member_of_a_run_equals_its_one_member_run(ensemble_run, tmp_path,
 def test_restore_and_reevaluate_an_ensemble(ensemble_run, ensemble_config):
   _, workdir, summary = ensemble_run
   with pytest.raises(ValueError, match="member=<0..3>"):
-    loop.restore_run(workdir)
-  _, _, model, step = loop.restore_run(workdir, member=2)
+    vae_run.restore_run(workdir)
+  _, _, model, step = vae_run.restore_run(workdir, member=2)
   assert step == summary["step"] and model.latent_dim == 2
-  again = loop.evaluate_workdir(workdir, "reconstructions")
+  again = vae_run.evaluate_workdir(workdir, "reconstructions")
   assert again["members"][2]["neg_elbo"] == pytest.approx(
       summary["members"][2]["neg_elbo"], rel=1e-6)
   with pytest.raises(ValueError, match="ensemble.kl_weights"):
-    loop.train_and_evaluate(ensemble_config((0.5, 2.0), (0, 1)), workdir)
+    vae_run.train_and_evaluate(ensemble_config((0.5, 2.0), (0, 1)), workdir)
 
 
-def test_runs_from_before_ensembles_restore_and_resume(tmp_path,
-                                                       ensemble_config):
-  """A one-model checkpoint (no member axis) and a config.json without the
-  ensemble section, as every earlier run wrote them."""
-  config = ensemble_config()
-  workdir = str(tmp_path)
-  old_config = config.to_dict()
-  del old_config["ensemble"], old_config["sweep"]
-  with open(os.path.join(workdir, loop.CONFIG_FILE), "w") as file:
-    json.dump(old_config, file, default=list)
-  dataset = setup.load_configured_dataset(config)
-  steps = config.train.epochs * (dataset.num_train // config.train.batch_size)
-  params = nnx.split(setup.create_model(config, dataset.image_shape, 5))[1]
-  optimizer, _ = make_optimizer(config.train, steps)
-  checkpointer = Checkpointer(workdir)
-  checkpointer.save(steps, init_train_state(params, optimizer)._replace(
-      step=jnp.int32(steps)), {"step": steps})
-  checkpointer.close()
-
-  _, _, model, step = loop.restore_run(workdir)
-  assert step == steps
-  for a, b in zip(jax.tree.leaves(nnx.split(model)[1]),
-                  jax.tree.leaves(params)):
-    np.testing.assert_array_equal(a, b)
-  # The same command as before resumes (here: a finished run re-evaluates).
-  summary = loop.train_and_evaluate(config, workdir)
-  assert "neg_elbo" in summary and "members" not in summary
+@pytest.mark.parametrize("key, value, problem", [
+    ("model.kind", "gan", "vae"),
+    ("eval.figures", "samples,nope", "nope"),
+])
+def test_the_run_checks_its_kind_and_figure_names(key, value, problem,
+                                                   smoke_config):
+  config = smoke_config(vae_digits, **{key: value})
+  with pytest.raises(ValueError) as info:
+    vae_run.validate(config)
+  assert key in str(info.value) and problem in str(info.value)
+  with pytest.raises(ValueError, match=r"model.kind='gan'.*\['ae', 'umap', "
+                     r"'vae'\]"):
+    run_module("gan")

@@ -13,12 +13,10 @@ from latent_jax.train.config_checks import validate_config
     ("train.learning_rate", 0.0, "> 0"),
     ("data.test_fraction", 1.0, "between 0 and 1"),
     ("model.arch", "resnet", "keras_conv"),
-    ("model.kind", "gan", "vae"),
     ("loss.likelihood", "poisson", "bernoulli"),
     ("data.name", "cifar", "heatmaps"),
     ("train.lr_schedule", "step", "cosine"),
     ("train.chunk_mode", "fast", "dispatch"),
-    ("eval.figures", "samples,nope", "nope"),
 ])
 def test_invalid_values_name_the_key(key, value, problem):
   config = vae_digits.get_config("smoke")

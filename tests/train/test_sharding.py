@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from latent_jax.train import loop
+from latent_jax.runs import vae as vae_run
 from latent_jax.train.sharding import mesh_shape
 
 
@@ -39,7 +39,8 @@ _SCRIPT = textwrap.dedent("""
     import jax, numpy as np, optax
     from flax import nnx
     from latent_jax import build_model
-    from latent_jax.train import sharding, loop
+    from latent_jax.runs import vae as vae_run
+    from latent_jax.train import sharding
     from latent_jax.train.ensemble import Member, member_keys, stack_members
     from latent_jax.train.step import init_ensemble_state, make_train_chunk
 
@@ -85,7 +86,7 @@ _SCRIPT = textwrap.dedent("""
               metrics["loss"] / single_metrics["loss"] - 1)))}
     with open(sys.argv[2], "rb") as file:
       config = pickle.load(file)
-    out["loop"] = loop.train_and_evaluate(config, sys.argv[1])
+    out["loop"] = vae_run.train_and_evaluate(config, sys.argv[1])
     print("RESULT" + json.dumps(out))
 """)
 
@@ -131,13 +132,13 @@ def test_full_run_on_four_devices_equals_one_device(four_devices, run_config,
   four_dir, out = four_devices
   assert jax.device_count() == 1
   one_dir = str(tmp_path / "one_device")
-  one = loop.train_and_evaluate(run_config, one_dir)
+  one = vae_run.train_and_evaluate(run_config, one_dir)
   four = out["loop"]
   for a, b in zip(one["members"], four["members"]):
     for name in ("neg_elbo", "recon", "kl", "mse"):
       assert a[name] == pytest.approx(b[name], rel=1e-4), name
   # The 4-device checkpoint restores on 1 device (the target's topology).
-  params = [loop.restore_ensemble(workdir)[4] for workdir in (one_dir,
+  params = [vae_run.restore_ensemble(workdir)[4] for workdir in (one_dir,
                                                                four_dir)]
   for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)

@@ -5,12 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 from flax import nnx
 
 from latent_jax import build_model
-from latent_jax.train.step import (init_train_state, make_train_chunk,
-                                   resolve_chunk_mode)
+from latent_jax.train.chunk import init_train_state
+from latent_jax.train.step import make_train_chunk
 
 
 def test_device_loop_and_dispatch_take_the_same_steps(tiny_images):
@@ -39,14 +38,6 @@ def test_device_loop_and_dispatch_take_the_same_steps(tiny_images):
     np.testing.assert_allclose(loop_second[name], dispatch_second[name],
                                rtol=1e-4)
   assert int(loop_first["first_nonfinite_step"]) == -1
-
-
-def test_auto_mode_dispatches_on_cpu_and_loops_on_accelerators():
-  assert resolve_chunk_mode("auto", "cpu") == "dispatch"
-  assert resolve_chunk_mode("auto", "gpu") == "device_loop"
-  assert resolve_chunk_mode("auto", "tpu") == "device_loop"
-  with pytest.raises(ValueError, match="train.chunk_mode"):
-    resolve_chunk_mode("turbo")
 
 
 def test_dispatch_chunk_stops_early_when_asked():

@@ -9,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from latent_jax import ParametricUMAP
 from latent_jax.evaluation import embedding_metrics
 from latent_jax.umap import graph as graph_lib
+from latent_jax.umap import plan
 from latent_jax.umap.projection import fit_projection
 
 
@@ -56,21 +57,20 @@ def test_input_noise_std_is_a_fraction_of_the_data_std_up_to_a_knn_radius(
   # Wide, spread data through a PCA: the feature std binds, and the radius
   # is measured where the encoder looks (PCA space).
   wide = np.random.default_rng(0).normal(size=(300, 40)).astype(np.float32)
-  reducer = ParametricUMAP(input_noise=0.3, pca_components=10)
-  reducer._knn_indices, _ = graph_lib.nearest_neighbors(wide, 15)
-  reducer.input_projection_ = fit_projection(wide, 10)
+  hp = ParametricUMAP(input_noise=0.3, pca_components=10).get_params()
+  knn_indices = graph_lib.nearest_neighbors(wide, 15).indices
+  projection = fit_projection(wide, 10)
   projected = PCA(10).fit_transform(wide)
-  far = reducer._knn_indices[:, -1]
+  far = knn_indices[:, -1]
   wide_radius = np.median(np.linalg.norm(projected - projected[far],
                                          axis=1)) / np.sqrt(10)
   wide_std = np.sqrt(wide.var(axis=0).mean())
   assert 0.3 * wide_std < wide_radius
-  assert reducer._input_noise_std(wide) == pytest.approx(0.3 * wide_std,
-                                                         rel=1e-4)
-  reducer.input_noise = 5.0
-  assert reducer._input_noise_std(wide) == pytest.approx(wide_radius,
-                                                         rel=1e-4)
-  assert ParametricUMAP(input_noise=0)._input_noise_std(wide) == 0
+  noise_std = lambda **changes: plan.input_noise_std(
+      {**hp, **changes}, wide, projection, knn_indices)
+  assert noise_std() == pytest.approx(0.3 * wide_std, rel=1e-4)
+  assert noise_std(input_noise=5.0) == pytest.approx(wide_radius, rel=1e-4)
+  assert noise_std(input_noise=0) == 0
 
 
 def test_conv_encoder_on_images(digits, fast_umap):
@@ -87,7 +87,8 @@ def test_default_learning_rate_follows_the_encoders_input_width():
   narrow = np.zeros((50, 64), np.float32)       # 64 features: raw, narrow
   wide = np.zeros((50, 784), np.float32)        # PCA to 50 in front
   images = np.zeros((50, 28, 28, 1), np.float32)
-  rate = lambda array, **kw: ParametricUMAP(**kw)._learning_rate(array)  # pylint: disable=protected-access
+  rate = lambda array, **kw: plan.learning_rate(
+      ParametricUMAP(**kw).get_params(), array.shape[1:])
   assert rate(narrow) == rate(wide) > rate(wide, pca_components=0)
   assert rate(images, encoder="conv") == rate(wide, pca_components=0)
   assert rate(wide, learning_rate=0.005) == 0.005

@@ -11,7 +11,7 @@ from flax import nnx
 from latent_jax.models.embedding import build_embedder
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap.sampling import make_edge_table, noise_bank
-from latent_jax.umap.training import (TrainingData, UMAPLossSettings,
+from latent_jax.umap.phases import (TrainingData, UMAPLossSettings,
                                       global_correlation_loss,
                                       make_phase_losses)
 

@@ -6,6 +6,7 @@ import scipy.stats
 from sklearn.decomposition import PCA
 
 from latent_jax import ParametricUMAP
+from latent_jax.umap import plan
 from latent_jax.umap.projection import fit_projection, project
 
 
@@ -35,6 +36,6 @@ def test_input_projection_matches_pca_and_round_trips(tmp_path, fast_umap):
   np.testing.assert_array_equal(loaded.transform(data[:50]),
                                 reducer.transform(data[:50]))
   # Narrow inputs (64 <= 2 x 50 features) stay raw.
-  narrow = ParametricUMAP(**fast_umap)
-  narrow._check_hyperparameters()
-  assert narrow._fit_projection(data[:, :64]) is None
+  narrow = ParametricUMAP(**fast_umap).get_params()
+  assert plan.encoder_features(narrow, (64,)) is None
+  assert plan.encoder_features(narrow, (120,)) == 50
