@@ -72,7 +72,8 @@ def draw_figures(registry: Mapping[str, Figure], names: Sequence[str],
   Returns {name: path, or None where the figure did not apply}.
   """
   check_figures(names, registry)
-  os.makedirs(out_dir, exist_ok=True)
+  if names:
+    os.makedirs(out_dir, exist_ok=True)
   return {name: registry[name](inputs, os.path.join(out_dir, f"{name}.png"))
           for name in names}
 

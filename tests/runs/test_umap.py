@@ -3,6 +3,10 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +15,9 @@ from experiments.configs import umap_digits
 from latent_jax import ParametricUMAP
 from latent_jax.evaluation.registry import UMAP_FIGURES
 from latent_jax.runs import umap as umap_run
+from latent_jax.train import distributed
+from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train.metrics_writer import read_records
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +85,63 @@ def test_bad_configs_fail_before_training(tmp_path, arg, override, message):
     config[section][field] = value
   with pytest.raises(ValueError, match=message):
     umap_run.train_and_evaluate(config, str(tmp_path))
+
+
+def test_a_changed_umap_setting_is_refused_on_resume(finished_run):
+  config, workdir, _ = finished_run
+  changed = umap_digits.get_config("smoke,n_neighbors=30")
+  with pytest.raises(ValueError, match=r"umap.n_neighbors: 15 -> 30"):
+    umap_run.train_and_evaluate(changed, workdir)
+
+
+def test_only_process_zero_writes_and_every_process_starts_distributed(
+    tmp_path, monkeypatch):
+  """As process 1 of a job: it calls jax.distributed's start, trains and
+  computes the numbers, saves its part of the checkpoints, writes no files."""
+  calls = []
+  monkeypatch.setattr(distributed, "initialize", lambda: calls.append(1))
+  monkeypatch.setattr(distributed, "is_chief", lambda: False)
+  workdir = str(tmp_path)
+  summary = umap_run.train_and_evaluate(umap_digits.get_config("smoke"),
+                                        workdir)
+  assert calls == [1]
+  assert 0.5 < summary["trustworthiness"] <= 1.0
+  assert sorted(os.listdir(workdir)) == ["checkpoints"]
+
+
+UMAP_SIGNAL_ARGS = ("--config=experiments/configs/umap_digits.py:smoke",
+                    "--config.umap.n_epochs=200",
+                    "--config.train.checkpoint_every_steps=50")
+
+
+def test_sigterm_checkpoints_and_the_same_command_resumes(tmp_path,
+                                                          repo_root):
+  workdir = str(tmp_path)
+  command = [sys.executable, "-m", "experiments.train", *UMAP_SIGNAL_ARGS,
+             f"--workdir={workdir}"]
+  process = subprocess.Popen(command, cwd=repo_root,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  directory = os.path.join(workdir, "checkpoints")
+  deadline = time.monotonic() + 120
+  while not (os.path.isdir(directory) and any(
+      name.isdigit() for name in os.listdir(directory))):
+    assert process.poll() is None, process.stderr.read()
+    assert time.monotonic() < deadline, "no checkpoint within 120 s"
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=60) == 143
+  stopped_at = Checkpointer(workdir).latest_step()
+  records = read_records(workdir)
+  assert records and max(r["step"] for r in records) <= stopped_at
+  assert not os.path.exists(os.path.join(workdir, "eval.json"))
+
+  finished = subprocess.run(command, cwd=repo_root, capture_output=True,
+                            text=True, timeout=300)
+  assert finished.returncode == 0, finished.stderr
+  assert f"Resumed from the checkpoint at step {stopped_at}" in (
+      finished.stderr)
+  assert Checkpointer(workdir).latest_step() > stopped_at
+  steps = [r["step"] for r in read_records(workdir)]
+  assert steps == sorted(set(steps))  # none repeated after the resume
+  assert os.path.exists(os.path.join(workdir, "eval.json"))

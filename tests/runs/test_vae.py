@@ -19,7 +19,7 @@ from experiments.configs import vae_digits
 from latent_jax.evaluation.exploration import ExplorationOptions
 from latent_jax.runs import run_module
 from latent_jax.runs import vae as vae_run
-from latent_jax.train import runner
+from latent_jax.train import distributed, runner
 from latent_jax.train import workdir as workdir_lib
 from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.evaluation.registry import RUN_FIGURES, select_figures
@@ -329,3 +329,18 @@ def test_the_run_checks_its_kind_and_figure_names(key, value, problem,
   with pytest.raises(ValueError, match=r"model.kind='gan'.*\['ae', 'umap', "
                      r"'vae'\]"):
     run_module("gan")
+
+
+def test_only_process_zero_writes_and_every_process_starts_distributed(
+    tmp_path, monkeypatch, smoke_config):
+  """As process 1 of a job: it starts jax.distributed, trains, evaluates,
+  saves its part of the checkpoints, and writes no other file."""
+  calls = []
+  monkeypatch.setattr(distributed, "initialize", lambda: calls.append(1))
+  monkeypatch.setattr(distributed, "is_chief", lambda: False)
+  workdir = str(tmp_path)
+  summary = vae_run.train_and_evaluate(
+      smoke_config(vae_digits, **{"train.epochs": 1, "eval.iwae_samples": 0}),
+      workdir)
+  assert calls == [1] and np.isfinite(summary["neg_elbo"])
+  assert sorted(os.listdir(workdir)) == ["checkpoints"]
