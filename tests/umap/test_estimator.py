@@ -1,6 +1,9 @@
 """ParametricUMAP end to end: the fit beats PCA and maps held-out data, input
 noise, a convolutional encoder, the default learning rate."""
 
+import copy
+import threading
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
@@ -94,3 +97,22 @@ def test_default_learning_rate_follows_the_encoders_input_width():
   assert rate(wide, learning_rate=0.005) == 0.005
   with pytest.raises(ValueError, match="learning_rate must be > 0 or None"):
     ParametricUMAP(learning_rate=0.0).fit(narrow)
+
+
+def test_fit_keeps_random_state_and_records_the_drawn_seed(digits, fast_umap):
+  reducer = ParametricUMAP(**dict(fast_umap, random_state=None, n_epochs=5))
+  reducer.fit(digits[0][:200])
+  assert reducer.random_state is None  # the constructor's value, untouched
+  assert isinstance(reducer.seed_, int)
+  assert reducer.get_params()["random_state"] is None
+
+
+def test_a_fitted_model_copies_without_its_fit_machinery(fitted_umap,
+                                                        digits_split):
+  # No compile thread or fit object is left on the estimator.
+  copied = copy.deepcopy(fitted_umap)
+  test = digits_split[2][:20]
+  np.testing.assert_array_equal(copied.transform(test),
+                                fitted_umap.transform(test))
+  assert not any(isinstance(value, threading.Thread)
+                 for value in vars(fitted_umap).values())
