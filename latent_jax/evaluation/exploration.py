@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from absl import logging
@@ -168,10 +168,17 @@ def _default_view_line(context: LatentContext,
           (np.array([high, middle]), "95th percentile"))
 
 
+class LineEnds(NamedTuple):
+  """A line in a 2-D view of the codes."""
+  start: np.ndarray  # [2] view coordinates
+  end: np.ndarray    # [2]
+  description: str
+
+
 def resolve_view_line(options: ExplorationOptions, context: LatentContext,
                       project: Callable[[np.ndarray], np.ndarray]
-                      ) -> tuple[np.ndarray, np.ndarray, str]:
-  """(start [2], end [2], description) of the line in a 2-D view.
+                      ) -> LineEnds:
+  """The start, end and description of the line in a 2-D view.
 
   Coordinates are view coordinates; any other point is a latent code that
   `project` maps into the view. Unset ends: `_default_view_line`.
@@ -191,7 +198,7 @@ def resolve_view_line(options: ExplorationOptions, context: LatentContext,
              else np.asarray(project(code[None]))[0])
     ends.append((np.asarray(point, np.float64), description))
   (start, start_name), (end, end_name) = ends
-  return start, end, f"{start_name} -> {end_name}"
+  return LineEnds(start, end, f"{start_name} -> {end_name}")
 
 
 def plan_exploration(options: ExplorationOptions | None,

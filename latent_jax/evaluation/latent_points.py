@@ -18,7 +18,7 @@ error names the flag (or field) it came from and lists what is accepted.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -94,11 +94,17 @@ def parse_dims(text: str | Sequence[int], flag: str, latent_dim: int | None
   return dims
 
 
+class ResolvedPoint(NamedTuple):
+  """A point of the command line, as a code."""
+  code: np.ndarray  # [D] (or [2] for coordinates in a 2-D view)
+  description: str
+
+
 def resolve_point(spec: PointSpec, flag: str, *, codes: np.ndarray,
                   labels: np.ndarray, label_names: Sequence[str],
                   categorical: Sequence[bool], size: int | None = None
-                  ) -> tuple[np.ndarray, str]:
-  """([D] code, short description) of a parsed point.
+                  ) -> ResolvedPoint:
+  """The code and a short description of a parsed point.
 
   Args:
     spec: from `parse_point`.
@@ -117,12 +123,13 @@ def resolve_point(spec: PointSpec, flag: str, *, codes: np.ndarray,
       raise _error(flag, spec.text, f"{len(spec.coordinates)} coordinate(s), "
                    f"but the {space} has {size} dims; give {size} "
                    "comma-separated numbers.")
-    return (np.asarray(spec.coordinates, np.float32),
-            "(" + ", ".join(f"{c:g}" for c in spec.coordinates) + ")")
+    return ResolvedPoint(
+        np.asarray(spec.coordinates, np.float32),
+        "(" + ", ".join(f"{c:g}" for c in spec.coordinates) + ")")
   if spec.kind == "origin":
-    return np.zeros(codes.shape[1], np.float32), "origin"
+    return ResolvedPoint(np.zeros(codes.shape[1], np.float32), "origin")
   if spec.kind == "mean":
-    return codes.mean(axis=0), "mean code"
+    return ResolvedPoint(codes.mean(axis=0), "mean code")
   if spec.kind == "class":
     columns = [i for i, flag_ in enumerate(categorical) if flag_]
     if not columns:
@@ -142,5 +149,5 @@ def resolve_point(spec: PointSpec, flag: str, *, codes: np.ndarray,
   except ValueError as error:
     raise _error(flag, spec.text, f"{label_names[column]}: {error}."
                  ) from None
-  return (np.asarray(code, np.float32),
-          f"{label_names[column]}={name} prototype")
+  return ResolvedPoint(np.asarray(code, np.float32),
+                       f"{label_names[column]}={name} prototype")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 # plot_utils selects the Agg backend before pyplot is imported.
 from latent_jax.evaluation.plot_utils import (decode_batch, save_figure,
@@ -96,9 +96,16 @@ def fit_pca(codes: np.ndarray, n_components: int = 2) -> LinearProjection:
   return LinearProjection(mean, components, ratio)
 
 
+class PCABaseline(NamedTuple):
+  """PCA as a linear autoencoder of images."""
+  projection: LinearProjection  # of flattened images
+  points: np.ndarray            # [N, K] test points
+  reconstructions: np.ndarray   # [N, H, W, C], not clipped: PCA's own output
+
+
 def pca_image_baseline(train_images: np.ndarray, test_images: np.ndarray,
                        n_components: int = 2, max_train: int = 10_000
-                       ) -> tuple[LinearProjection, np.ndarray, np.ndarray]:
+                       ) -> PCABaseline:
   """PCA of flattened images as a linear autoencoder.
 
   The baseline of the Keras MLP-autoencoder notebook: what a non-linear
@@ -108,16 +115,13 @@ def pca_image_baseline(train_images: np.ndarray, test_images: np.ndarray,
     train_images: [M, H, W, C]; PCA is fitted on the first `max_train`.
     test_images: [N, H, W, C].
 
-  Returns:
-    (the projection of flattened images, test points [N, K],
-    reconstructions [N, H, W, C], not clipped: PCA's own output).
   """
   train = np.asarray(train_images, np.float64)[:max_train]
   test = np.asarray(test_images, np.float64)
   pca = fit_pca(train.reshape(len(train), -1), n_components)
   points = pca.project(test.reshape(len(test), -1))
   reconstructions = pca.invert(points).reshape(test.shape)
-  return pca, points, reconstructions
+  return PCABaseline(pca, points, reconstructions)
 
 
 def nearest_code_inverse(codes: np.ndarray, projected: np.ndarray) -> Invert:
@@ -153,17 +157,23 @@ def view_line(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
           + weights * np.asarray(end, np.float64))
 
 
+class ViewLine(NamedTuple):
+  """A line drawn in a 2-D view of the codes, decoded."""
+  points: np.ndarray  # [S, 2] view points
+  codes: np.ndarray   # [S, D] their codes
+  images: np.ndarray  # [S, H, W, C] decoded
+
+
 def decode_view_line(decode: Callable[[np.ndarray], np.ndarray],
                      invert: Invert, start: np.ndarray, end: np.ndarray,
-                     steps: int = 9
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(view points [S, 2], their codes [S, D], decoded images [S, H, W, C])."""
+                     steps: int = 9) -> ViewLine:
+  """`steps` view points from `start` to `end`, their codes and images."""
   points = view_line(start, end, steps)
   line_codes = np.asarray(invert(points), np.float32)
   if len(line_codes) != steps:
     raise ValueError(f"invert returned {len(line_codes)} codes for {steps} "
                      "points")
-  return points, line_codes, decode_batch(decode, line_codes)
+  return ViewLine(points, line_codes, decode_batch(decode, line_codes))
 
 
 def plot_latent_view(

@@ -9,7 +9,7 @@ never opens windows.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import matplotlib
 
@@ -82,9 +82,21 @@ def show_image(ax: plt.Axes, image: np.ndarray, cmap: str) -> None:
   ax.set_yticks([])
 
 
-def tile_images(
-    images: np.ndarray, nrows: int, ncols: int
-) -> tuple[np.ndarray, int]:
+class Tiled(NamedTuple):
+  """Images tiled into one canvas."""
+  canvas: np.ndarray  # [R, S] for one channel, else [R, S, C]
+  pad: int            # pixels between cells (tick labels sit at centres)
+
+
+class ImageGrid(NamedTuple):
+  """A tiled grid drawn on a new figure."""
+  fig: plt.Figure
+  ax: plt.Axes
+  row_centres: np.ndarray  # [nrows] in pixels
+  col_centres: np.ndarray  # [ncols] in pixels
+
+
+def tile_images(images: np.ndarray, nrows: int, ncols: int) -> Tiled:
   """Tiles ``[N, H, W, C]`` images row-major into one canvas.
 
   One canvas is one fast ``imshow`` instead of one per image.
@@ -92,9 +104,6 @@ def tile_images(
   Gaps and empty cells are NaN for C == 1 (drawn as the colormap's white
   "bad" colour) and white (ones) otherwise.
 
-  Returns:
-      The canvas (``[R, S]`` for C == 1, ``[R, S, C]`` otherwise) and the
-      padding in pixels, needed to place tick labels at cell centres.
   """
   n, h, w, c = images.shape
   pad = max(1, min(h, w) // 16)
@@ -106,17 +115,12 @@ def tile_images(
     r, q = divmod(i, ncols)
     y, x = pad + r * (h + pad), pad + q * (w + pad)
     canvas[y : y + h, x : x + w] = images[i]
-  return (canvas[..., 0] if c == 1 else canvas), pad
+  return Tiled(canvas[..., 0] if c == 1 else canvas, pad)
 
 
-def image_grid_figure(
-    images: np.ndarray, nrows: int, ncols: int, cmap: str, title: str
-) -> tuple[plt.Figure, plt.Axes, np.ndarray, np.ndarray]:
-  """Draws a tiled grid on a new figure.
-
-  Returns:
-      ``(fig, ax, row_centres, col_centres)``, the centres in pixels.
-  """
+def image_grid_figure(images: np.ndarray, nrows: int, ncols: int,
+                      cmap: str, title: str) -> ImageGrid:
+  """Draws a tiled grid on a new figure; cell centres in pixels."""
   canvas, pad = tile_images(images, nrows, ncols)
   h, w = images.shape[1:3]
   # A fixed cell size in inches, capped so huge grids stay a sane size.
@@ -135,7 +139,7 @@ def image_grid_figure(
   ax.set_title(title)
   rows = pad + np.arange(nrows) * (h + pad) + (h - 1) / 2
   cols = pad + np.arange(ncols) * (w + pad) + (w - 1) / 2
-  return fig, ax, rows, cols
+  return ImageGrid(fig, ax, rows, cols)
 
 
 def scatter_subsample(n: int) -> np.ndarray:

@@ -7,6 +7,8 @@ so codes are grouped into quantile bins of each parameter instead.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -24,10 +26,21 @@ def _quantile_bins(values: np.ndarray, num_bins: int
   return edges, bins
 
 
+class Prototypes(NamedTuple):
+  """The mean code of each group of one label."""
+  names: list[str]   # [G] class ids or bin centres
+  codes: np.ndarray  # [G, D]
+
+
+class Prototype(NamedTuple):
+  """The mean code of one group."""
+  name: str
+  code: np.ndarray   # [D]
+
+
 def group_prototypes(codes: np.ndarray, values: np.ndarray,
-                     categorical: bool, num_bins: int = 6
-                     ) -> tuple[list[str], np.ndarray]:
-  """(group names [G], mean codes [G, D]) for one label column.
+                     categorical: bool, num_bins: int = 6) -> Prototypes:
+  """The groups' names and mean codes for one label column.
 
   Args:
     codes: [N, D] latent codes.
@@ -48,13 +61,13 @@ def group_prototypes(codes: np.ndarray, values: np.ndarray,
   keep = counts > 0
   means = ((membership.T.astype(np.float64) @ codes)
            / np.maximum(counts, 1)[:, None])
-  return [n for n, k in zip(names, keep) if k], means[keep]
+  return Prototypes([n for n, k in zip(names, keep) if k], means[keep])
 
 
 def prototype_for_value(codes: np.ndarray, values: np.ndarray,
                         categorical: bool, value: float, num_bins: int = 6
-                        ) -> tuple[str, np.ndarray]:
-  """(group name, [D] mean code) of the class or bin that holds `value`.
+                        ) -> Prototype:
+  """The name and mean code of the class or bin that holds `value`.
 
   The same groups as `group_prototypes`: a class id must occur in `values`;
   a continuous value picks the quantile bin it falls in and must lie within
@@ -72,7 +85,7 @@ def prototype_for_value(codes: np.ndarray, values: np.ndarray,
       shown = ", ".join(f"{c:g}" for c in classes[:30])
       raise ValueError(f"no test image has the class {value:g}; classes: "
                        f"{shown}{' ...' if len(classes) > 30 else ''}")
-    return f"{value:g}", codes[values == value].mean(axis=0)
+    return Prototype(f"{value:g}", codes[values == value].mean(axis=0))
   low, high = float(values.min()), float(values.max())
   if not low <= value <= high:
     raise ValueError(f"{value:g} is outside the test labels' range "
@@ -81,4 +94,5 @@ def prototype_for_value(codes: np.ndarray, values: np.ndarray,
   wanted = int(np.clip(np.searchsorted(edges, value, side="right") - 1, 0,
                        len(edges) - 2))
   lo, hi = edges[wanted], edges[wanted + 1]
-  return f"{(lo + hi) / 2:.2g}", codes[bins == wanted].mean(axis=0)
+  return Prototype(f"{(lo + hi) / 2:.2g}",
+                   codes[bins == wanted].mean(axis=0))
