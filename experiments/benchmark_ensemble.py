@@ -40,8 +40,8 @@ from latent_jax.train.ensemble import (Member, member_keys,
                                        resolve_conv_batching, stack_members)
 from latent_jax.train.optimizers import make_optimizer
 from latent_jax.train.setup import create_model, load_configured_dataset
-from latent_jax.train.step import (init_ensemble_state, make_train_chunk,
-                                   resolve_chunk_mode)
+from latent_jax.train.chunk import resolve_chunk_mode
+from latent_jax.train.step import init_ensemble_state, make_train_chunk
 
 _MEMBERS = flags.DEFINE_integer("members", 8, "Ensemble members.")
 _CHUNK = flags.DEFINE_integer("chunk", 25, "Steps per host call (timed "
