@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -156,13 +156,16 @@ def write_summary_csv(rows: list[dict[str, Any]], path: str) -> None:
   os.replace(path + ".tmp", path)
 
 
-def cell_reconstructions(workdir: str, dims: Sequence[int],
-                         num_images: int = 8):
-  """(test images [n, H, W, C], {(latent_dim, kl_weight, seed): recons}).
+class CellReconstructions(NamedTuple):
+  """The same test images reconstructed by every member of the sweep."""
+  images: np.ndarray | None  # [n, H, W, C]; None: no finished sub-run
+  cells: dict[tuple[int, float, int], np.ndarray]  # (dim, w, seed) -> recons
 
-  The same evenly spaced test images for every cell, decoded from their
-  posterior means (deterministic codes) by each member.
-  """
+
+def cell_reconstructions(workdir: str, dims: Sequence[int],
+                         num_images: int = 8) -> CellReconstructions:
+  """Evenly spaced test images, decoded by each member from their
+  posterior means (deterministic codes)."""
   images, cells = None, {}
   for latent_dim in dims:
     run_dir = sub_workdir(workdir, latent_dim)
@@ -180,7 +183,7 @@ def cell_reconstructions(workdir: str, dims: Sequence[int],
     for member in members:
       cells[(latent_dim, member.kl_weight, member.seed)] = np.asarray(
           reconstruct(params[member.index], jnp.asarray(images)))
-  return images, cells
+  return CellReconstructions(images, cells)
 
 
 def write_summary(workdir: str, dims: Sequence[int],
