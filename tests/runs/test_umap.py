@@ -4,9 +4,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -15,7 +12,8 @@ from experiments.configs import umap_digits
 from latent_jax import ParametricUMAP
 from latent_jax.evaluation.registry import UMAP_FIGURES
 from latent_jax.runs import umap as umap_run
-from latent_jax.train import distributed
+from latent_jax.umap import fit as fit_module
+from latent_jax.train import distributed, runner
 from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.train.metrics_writer import read_records
 
@@ -109,39 +107,32 @@ def test_only_process_zero_writes_and_every_process_starts_distributed(
   assert sorted(os.listdir(workdir)) == ["checkpoints"]
 
 
-UMAP_SIGNAL_ARGS = ("--config=experiments/configs/umap_digits.py:smoke",
-                    "--config.umap.n_epochs=200",
-                    "--config.train.checkpoint_every_steps=50")
-
-
-def test_sigterm_checkpoints_and_the_same_command_resumes(tmp_path,
-                                                          repo_root):
+def test_sigterm_checkpoints_and_the_rerun_equals_an_uninterrupted_run(
+    finished_run, tmp_path, monkeypatch):
+  """SIGTERM mid-training: a checkpoint, `Preempted` (the entry point's exit
+  143), no eval.json; the same call then resumes and ends where an
+  uninterrupted run ends."""
+  config, finished, _ = finished_run
   workdir = str(tmp_path)
-  command = [sys.executable, "-m", "experiments.train", *UMAP_SIGNAL_ARGS,
-             f"--workdir={workdir}"]
-  process = subprocess.Popen(command, cwd=repo_root,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-  directory = os.path.join(workdir, "checkpoints")
-  deadline = time.monotonic() + 120
-  while not (os.path.isdir(directory) and any(
-      name.isdigit() for name in os.listdir(directory))):
-    assert process.poll() is None, process.stderr.read()
-    assert time.monotonic() < deadline, "no checkpoint within 120 s"
-    time.sleep(0.05)
-  process.send_signal(signal.SIGTERM)
-  assert process.wait(timeout=60) == 143
-  stopped_at = Checkpointer(workdir).latest_step()
-  records = read_records(workdir)
-  assert records and max(r["step"] for r in records) <= stopped_at
-  assert not os.path.exists(os.path.join(workdir, "eval.json"))
+  record_chunk = fit_module.Fit.record_chunk
+  stopped = []
 
-  finished = subprocess.run(command, cwd=repo_root, capture_output=True,
-                            text=True, timeout=300)
-  assert finished.returncode == 0, finished.stderr
-  assert f"Resumed from the checkpoint at step {stopped_at}" in (
-      finished.stderr)
-  assert Checkpointer(workdir).latest_step() > stopped_at
+  def record_then_sigterm(self, step, *args):
+    record_chunk(self, step, *args)
+    if not stopped:
+      stopped.append(step)
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  monkeypatch.setattr(fit_module.Fit, "record_chunk", record_then_sigterm)
+  with pytest.raises(runner.Preempted, match="SIGTERM"):
+    umap_run.train_and_evaluate(config, workdir)
+  assert Checkpointer(workdir).latest_step() == stopped[0]
+  assert not os.path.exists(os.path.join(workdir, "eval.json"))
+  monkeypatch.undo()
+  umap_run.train_and_evaluate(config, workdir)
   steps = [r["step"] for r in read_records(workdir)]
   assert steps == sorted(set(steps))  # none repeated after the resume
-  assert os.path.exists(os.path.join(workdir, "eval.json"))
+  resumed = ParametricUMAP.load(os.path.join(workdir, umap_run.REDUCER_DIR))
+  original = ParametricUMAP.load(os.path.join(finished, umap_run.REDUCER_DIR))
+  np.testing.assert_allclose(resumed.embedding_, original.embedding_,
+                             atol=1e-5)
