@@ -10,7 +10,6 @@ order in which "all" draws them.
   UMAP_FIGURES   a parametric UMAP run (`umap_report.evaluate_reducer`):
                  UmapFigureInputs
   SWEEP_FIGURES  a latent-dim sweep's summary: SweepFigureInputs
-  REGISTRIES     the three by run kind: "vae", "ae", "umap", "sweep"
 
 Adding a figure is one function here and one entry in its registry; config
 checks, the `--figures` flag and "all" follow from the registry.
@@ -270,12 +269,4 @@ SWEEP_FIGURES: dict[str, Figure] = {
     "metrics_vs_kl_weight": _metrics_vs_kl_weight,
     "rate_distortion": _rate_distortion,
     "reconstructions_per_cell": _reconstructions_per_cell,
-}
-
-# By run kind: a VAE and an AE draw the same figures.
-REGISTRIES: dict[str, dict[str, Figure]] = {
-    "vae": RUN_FIGURES,
-    "ae": RUN_FIGURES,
-    "umap": UMAP_FIGURES,
-    "sweep": SWEEP_FIGURES,
 }
