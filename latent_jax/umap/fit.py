@@ -321,10 +321,10 @@ class Fit:
     """The phases with steps, for `runner.train` (compilation joined)."""
     self.join()
     inputs = PhaseInputs(self.data, self.table, self.targets, self.key)
-    ends = {"init": self.plan.init_steps, "umap": self.plan.total_steps}
-    return [Phase(phase, ends[phase], self.chunks[phase], inputs)
-            for phase in PHASES if ends[phase] > (
-                0 if phase == "init" else self.plan.init_steps)]
+    spans = {"init": (0, self.plan.init_steps),
+             "umap": (self.plan.init_steps, self.plan.total_steps)}
+    return [Phase(phase, spans[phase][1], self.chunks[phase], inputs)
+            for phase in PHASES if spans[phase][1] > spans[phase][0]]
 
   def record_chunk(self, step: int, phase: str, means: dict, taken: int,
                    seconds: float) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse
 from flax import nnx
 
+from latent_jax.train.workdir import write_json
 from latent_jax.umap.fit import build_model
 from latent_jax.umap.projection import InputProjection
 
@@ -43,8 +44,7 @@ def save(reducer: Any, path: str, *, include_training_data: bool = True
   fitted["input_shape_"] = list(fitted["input_shape_"])
   fitted["loss_history_"] = [float(v) for v in fitted["loss_history_"]]
   meta = {"hyperparameters": reducer.get_params(), "fitted": fitted}
-  with open(os.path.join(path, HYPERPARAMETERS_FILE), "w") as file:
-    json.dump(meta, file, indent=2)
+  write_json(os.path.join(path, HYPERPARAMETERS_FILE), meta)
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.join(path, "params"),
                     nnx.state(reducer.model_, nnx.Param), force=True)
