@@ -20,7 +20,10 @@ import tempfile
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 from absl import app, flags
+
+matplotlib.use("Agg")  # headless: the runs write figures to files
 from flax import nnx
 
 from experiments.benchmark_ensemble import benchmark_ensemble

@@ -16,15 +16,18 @@ out.
 import csv
 import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")  # headless: figures are written to files
 from absl import app, flags, logging
 from flax import nnx
 
-from experiments.cli import parse_flags, quiet_library_logs
+from experiments.cli import (USER_ERRORS, exit_with_error, parse_flags,
+                             quiet_library_logs)
 from latent_jax import losses
 from latent_jax.evaluation import exploration_figures
 from latent_jax.evaluation.latent_views import pca_image_baseline
@@ -162,9 +165,8 @@ def main(argv):
   quiet_library_logs()
   try:
     compare(_WORKDIRS.value, _OUT.value, _GRID.value, _PCA_BASELINE.value)
-  except (ValueError, FileNotFoundError) as error:
-    logging.error("%s", error)
-    sys.exit(f"error: {error}")
+  except USER_ERRORS as error:
+    exit_with_error(error)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,14 @@ class, or of the quantile bin of a continuous label, holding the value, e.g.
 `var_x=0.5`). Unset points are chosen from the data.
 """
 
-import sys
 
-from absl import app, flags, logging
+import matplotlib
 
-from experiments.cli import parse_flags, quiet_library_logs
+matplotlib.use("Agg")  # headless: figures are written to files
+from absl import app, flags
+
+from experiments.cli import (USER_ERRORS, exit_with_error, parse_flags,
+                             quiet_library_logs)
 from latent_jax.evaluation.exploration import ExplorationOptions
 from latent_jax.runs import run_module
 from latent_jax.train.workdir import load_run_config
@@ -102,9 +105,8 @@ def main(argv):
     kind = load_run_config(_WORKDIR.value).model.kind
     run_module(kind).evaluate_workdir(_WORKDIR.value, _FIGURES.value,
                                       options)
-  except (ValueError, FileNotFoundError) as error:
-    logging.error("%s", error)
-    sys.exit(f"error: {error}")
+  except USER_ERRORS as error:
+    exit_with_error(error)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,21 @@ written from the finished sub-runs.
 """
 
 import shlex
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are written to files
 import sys
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.cli import parse_flags, quiet_library_logs
+from experiments.cli import (USER_ERRORS, exit_with_error, parse_flags,
+                             quiet_library_logs)
 from latent_jax.runs import sweep
 from latent_jax.train import distributed
-from latent_jax.train.runner import NonFiniteLossError, Preempted
+from latent_jax.train.runner import Preempted
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Sweep config, e.g. experiments/configs/ablation.py"
@@ -93,9 +98,8 @@ def main(argv):
   except Preempted as stop:
     logging.warning("%s", stop)
     sys.exit(143)
-  except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
-    logging.error("%s", error)
-    sys.exit(f"error: {error}")
+  except USER_ERRORS as error:
+    exit_with_error(error)
 
 
 if __name__ == "__main__":

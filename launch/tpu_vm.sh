@@ -10,7 +10,7 @@
 #   REMOTE_DIR        where the checkout goes on each worker  [latent_jax]
 #   COMMAND           what every worker runs in REMOTE_DIR
 #                     [python -m experiments.sweep --config=experiments/configs/ablation.py --workdir=runs/ablation]
-#   SETUP             1: install requirements.txt and jax[tpu] first  [1]
+#   SETUP             1: install the package with its [tpu] extra first  [1]
 #   DRY_RUN           1: print the gcloud commands instead of running them  [0]
 #
 # The checkout is copied as `git archive HEAD` (commit your changes first).
@@ -37,7 +37,7 @@ archive="/tmp/${TPU_NAME}_latent_jax.tar.gz"
 
 setup=""
 if [[ "${SETUP}" == "1" ]]; then
-  setup="pip install -q -r requirements.txt 'jax[tpu]==0.10.2' && "
+  setup="pip install -q -c constraints.txt -e '.[tpu]' && "
 fi
 remote="mkdir -p ${REMOTE_DIR} && tar -xzf ~/$(basename "${archive}") -C ${REMOTE_DIR} && cd ${REMOTE_DIR} && ${setup}LATENT_JAX_MULTIHOST=1 ${COMMAND}"
 

@@ -17,10 +17,10 @@ MAX_README_BYTES = 12_000
 # CI (.ci/run) runs the test command verbatim; the training one is the
 # project's entry point. They are the README's first two code blocks.
 TRAIN_COMMAND = (
-    "pip install -r requirements.txt && python -m experiments.train "
+    "pip install -c constraints.txt -e . && python -m experiments.train "
     "--config=experiments/configs/vae_heatmaps.py "
     "--workdir=/tmp/latent_jax/vae_heatmaps")
-TEST_COMMAND = ("pip install -r requirements-test.txt && "
+TEST_COMMAND = ('pip install -c constraints.txt -e ".[test]" && '
                 "python -m pytest -q tests")
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

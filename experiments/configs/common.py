@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from latent_jax.evaluation.registry import RUN_FIGURES
 
@@ -31,7 +32,12 @@ ARG_SWITCHES = ("smoke",)
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every field a train config has, with defaults."""
+  """Every field a train config has, with defaults.
+
+  A field whose default is None is a typed `placeholder(type)`, so
+  `--config.<key>=<value>` can set it (ml_collections refuses to override a
+  plain None); `tests/experiments/test_train.py` holds every config to it.
+  """
   config = ml_collections.ConfigDict()
   config.seed = 0
 
@@ -39,11 +45,20 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.name = "heatmaps"
   config.data.test_fraction = 0.2      # heatmaps/digits: notebooks' 80/20
   config.data.split = "random"         # or "keras_notebook": its own split
-  config.data.cache_dir = None         # heatmaps cache; None: ~/.cache
-  config.data.data_dir = None          # tfds data_dir for mnist/fashion_mnist
-  config.data.classes = None           # e.g. (1, 5, 6) keeps those classes
-  config.data.max_train = None         # subsample the train split
-  config.data.max_test = None          # subsample the test split
+  config.data.cache_dir = placeholder(str)  # heatmaps cache; None: ~/.cache
+  config.data.data_dir = placeholder(str)  # tfds data_dir (mnist, fashion)
+  config.data.classes = placeholder(tuple)  # e.g. (1, 5, 6) keeps those classes
+  config.data.max_train = placeholder(int)  # subsample the train split
+  config.data.max_test = placeholder(int)  # subsample the test split
+  # A researcher's own data (docs/data.md); None: the loader's default.
+  config.data.path = placeholder(str)  # arrays: .npz/.npy; image_folder: dir
+  config.data.test_path = placeholder(str)  # arrays: a given test file, same keys
+  config.data.images_key = placeholder(str)  # arrays: .npz key ("images")
+  config.data.labels_key = placeholder(str)  # arrays: .npz key ("labels" if there)
+  config.data.label_names = placeholder(str)  # arrays: "a,b" names of label columns
+  config.data.image_shape = placeholder(tuple)  # arrays: (H, W[, C]) of flat [N, D]
+  config.data.image_size = placeholder(int)  # image_folder/tfds: resize to N x N
+  config.data.color = placeholder(str)  # image_folder/tfds: grayscale | rgb
 
   config.model = ml_collections.ConfigDict()
   config.model.kind = "vae"            # "vae" or "ae"
@@ -95,6 +110,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.num_images = 16           # images in reconstruction/sample plots
   config.eval.figures = "all"           # or a comma-separated subset
   config.eval.iwae_samples = 100        # K of the IWAE bound (VAE); 0: off
+
+  config.log = ml_collections.ConfigDict()
+  config.log.tensorboard = True         # also <workdir>/tensorboard/ events
   return config
 
 

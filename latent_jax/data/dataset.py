@@ -1,7 +1,9 @@
 """The in-memory dataset container and the checks every loader goes through.
 
 All loaders in this package return a :class:`Dataset`: images as float32
-arrays ``[N, H, W, C]`` in ``[0, 1]`` and labels as float32 arrays ``[N, L]``.
+arrays ``[N, H, W, C]`` in ``[0, 1]`` (a researcher's float ``arrays`` may
+hold other finite values, for a Gaussian likelihood) and labels as float32
+arrays ``[N, L]``.
 Labels are the generating parameters of synthetic data (variances,
 correlation, degrees of freedom) or class ids stored as floats, so one array
 type serves both regression-style latent probes and class colouring.
@@ -98,7 +100,7 @@ class SplitIndices(NamedTuple):
 
 
 def validate_arrays(
-    name: str, images: np.ndarray, labels: np.ndarray
+    name: str, images: np.ndarray, labels: np.ndarray, unit_range: bool = True
 ) -> Arrays:
   """Checks and normalises one split's arrays.
 
@@ -107,10 +109,14 @@ def validate_arrays(
           inside an experiment says which data was bad.
       images: ``[N, H, W, C]`` or ``[N, H, W]`` (a channel axis is added).
       labels: ``[N]`` (a label axis is added) or ``[N, L]``.
+      unit_range: Require image values in ``[0, 1]``. Only the ``arrays``
+          loader passes False: a researcher's float images may hold other
+          finite values, which :func:`check_likelihood` then allows for a
+          Gaussian likelihood only.
 
   Returns:
       :class:`Arrays` ``(images, labels)``, float32 ``[N, H, W, C]`` and
-      ``[N, L]``.
+      ``[N, L]`` (no copy when they already are float32).
 
   Raises:
       ValueError: Non-numeric, empty, wrong rank, mismatched ``N``,
@@ -146,17 +152,42 @@ def validate_arrays(
     )
   images = images.astype(np.float32, copy=False)
   labels = labels.astype(np.float32, copy=False)
-  for what, array in (("images", images), ("labels", labels)):
-    if not np.all(np.isfinite(array)):
-      raise ValueError(f"{name}: {what} contain NaN or Inf values")
+  # min/max propagate NaN and show Inf, so two reductions check finiteness
+  # without an [N, H, W, C] boolean temporary.
+  low, high = float(images.min()), float(images.max())
+  for what, bounds in (("images", (low, high)),
+                       ("labels", (labels.min(), labels.max()))):
+    if not np.all(np.isfinite(bounds)):
+      raise ValueError(
+          f"{name}: {what} contain NaN or Inf values; remove or replace them"
+      )
   # A [0, 255] image slipping through would silently break a Bernoulli
   # likelihood, so the range is part of the contract.
-  low, high = float(images.min()), float(images.max())
-  if low < 0.0 or high > 1.0:
+  if unit_range and (low < 0.0 or high > 1.0):
     raise ValueError(
         f"{name}: image values must lie in [0, 1], got [{low}, {high}]"
     )
   return Arrays(images, labels)
+
+
+def check_likelihood(dataset: Dataset, likelihood: str) -> None:
+  """Bernoulli decoders need targets in [0, 1]; raises ValueError otherwise.
+
+  Args:
+      dataset: Images ``[N, H, W, C]`` of both splits are checked.
+      likelihood: ``config.loss.likelihood``.
+  """
+  if likelihood != "bernoulli":
+    return
+  for split in ("train", "test"):
+    images = getattr(dataset, f"{split}_images")
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 1.0:
+      raise ValueError(
+          f"{dataset.name}: {split} image values lie in [{low:g}, {high:g}], "
+          "outside [0, 1], which loss.likelihood='bernoulli' needs: set "
+          "--config.loss.likelihood=gaussian or rescale the images to [0, 1]"
+      )
 
 
 SPLITS = ("random", "keras_notebook")
@@ -270,6 +301,7 @@ def make_presplit_dataset(
     label_names: Sequence[str],
     categorical: Sequence[bool],
     likelihood: str = DEFAULT_LIKELIHOOD,
+    unit_range: bool = True,
 ) -> Dataset:
   """Validates an official train/test split (e.g. MNIST) into a :class:`Dataset`.
 
@@ -281,6 +313,7 @@ def make_presplit_dataset(
       label_names: Length-``L`` column names.
       categorical: Length-``L`` class-id flags.
       likelihood: Suggested decoder likelihood.
+      unit_range: See :func:`validate_arrays`.
 
   Returns:
       The dataset.
@@ -288,8 +321,10 @@ def make_presplit_dataset(
   Raises:
       ValueError: Invalid arrays; an empty split is reported as such.
   """
-  train_images, train_labels = validate_arrays(f"{name} (train split)", *train)
-  test_images, test_labels = validate_arrays(f"{name} (test split)", *test)
+  train_images, train_labels = validate_arrays(f"{name} (train split)", *train,
+                                               unit_range=unit_range)
+  test_images, test_labels = validate_arrays(f"{name} (test split)", *test,
+                                             unit_range=unit_range)
   return Dataset(
       name=name,
       train_images=train_images,

@@ -1,16 +1,16 @@
 """The exploration figures of a run, with their points chosen by the user or
-from the data: traversals, manifold, prototypes, trajectories, latent views.
+from the data: traversals, manifold, prototypes, trajectories (the 2-D
+views, whose line this plan also resolves, are drawn in `view_figures`).
 
 `plan_exploration` resolves every option against the test codes and labels
 (so a bad class or a wrong number of coordinates fails in seconds, before
-the slow metrics run); `draw_figure` writes one figure. Both take arrays and
-a decode callable, so a notebook can call them on any model.
+the slow metrics run); `draw_figure` draws one figure and returns it. Both
+take arrays and a decode callable, so a notebook can call them on any model.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -19,16 +19,15 @@ from absl import logging
 from latent_jax.evaluation import exploration_figures
 from latent_jax.evaluation.latent_points import (parse_dims, parse_point,
                                                  resolve_point)
-from latent_jax.evaluation.latent_views import (LinearProjection, fit_pca,
-                                                nearest_code_inverse,
-                                                plot_latent_view)
+import matplotlib.pyplot as plt
+
+from latent_jax.evaluation.latent_views import LinearProjection, fit_pca
 from latent_jax.evaluation.prototypes import group_prototypes
 from latent_jax.evaluation.trajectories import (line_path, plot_trajectories,
                                                 rotation_path)
 
 # Figures drawn here; `registry.RUN_FIGURES` lists them with the run's others.
-FIGURES = ("traversals", "manifold", "prototypes", "trajectories",
-           "latent_pca", "latent_umap")
+FIGURES = ("traversals", "manifold", "prototypes", "trajectories")
 # Spans of traversals and manifold grids, in units of the base scale.
 SPAN = 2.5
 
@@ -273,95 +272,12 @@ def plan_exploration(options: ExplorationOptions | None,
                          view_line)
 
 
-def draw_projection_view(decode: Callable[[np.ndarray], np.ndarray],
-                         context: LatentContext, plan: ExplorationPlan,
-                         project: Callable[[np.ndarray], np.ndarray],
-                         invert: Callable[[np.ndarray], np.ndarray],
-                         path: str, *, method: str, inverse_name: str,
-                         axis_names: Sequence[str] = ("dim 1", "dim 2"),
-                         line: tuple[np.ndarray, np.ndarray, str] | None =
-                         None, cmap: str = "viridis") -> str:
-  """Any 2-D view (`project`, `invert`) of the codes, decoded along a line.
-
-  `line`: (start, end, description) in view coordinates; default: the
-  plan's `view_line_*` options resolved in this view.
-  """
-  start, end, description = line or resolve_view_line(plan.options, context,
-                                                      project)
-  return plot_latent_view(
-      decode, context.codes, context.labels[:, 0], context.label_names[0],
-      project, invert, start, end, path,
-      steps=plan.options.trajectory_steps, method=method,
-      line_name=description, axis_names=axis_names,
-      inverse_name=inverse_name, categorical=bool(context.categorical[0]),
-      cmap=cmap)
-
-
-def draw_pca_view(decode: Callable[[np.ndarray], np.ndarray],
-                  context: LatentContext, plan: ExplorationPlan, path: str,
-                  cmap: str = "viridis") -> str:
-  """The PCA view of the codes and the images decoded along its line."""
-  pca = plan.pca
-  codes = np.asarray(context.codes, np.float32)
-  if codes.shape[1] == 2:
-    # With D == 2 the PCA is a rotation about the mean: its inverse is exact,
-    # so each point on the line decodes the very code that sits there.
-    invert, inverse_name = pca.invert, "exact inverse PCA map"
-  else:
-    # With D > 2 the inverse linear map puts the other D - 2 components at
-    # the mean, a code that may lie in none of the clusters the view shows
-    # (the PyTorch conv-VAE MNIST notebook's blurry decodes with "the other
-    # neurons at 0"). Snapping to the nearest projected test code decodes a
-    # code that is really plotted there: the most faithful reading of what
-    # the view shows. The red circles show how far each snap went.
-    invert = nearest_code_inverse(codes, pca.project(codes))
-    inverse_name = "nearest test code"
-  ratio = pca.explained_variance_ratio
-  return draw_projection_view(
-      decode, context, plan, pca.project, invert, path, method="PCA",
-      inverse_name=inverse_name, line=plan.view_line,
-      axis_names=(f"PC1 ({100 * ratio[0]:.0f}% var)",
-                  f"PC2 ({100 * ratio[1]:.0f}% var)"), cmap=cmap)
-
-
-# --- UMAP view ----------------------------------------------------------------
-
-
-def draw_umap_view(decode: Callable[[np.ndarray], np.ndarray],
-                   context: LatentContext, plan: ExplorationPlan, path: str,
-                   cmap: str = "viridis") -> str:
-  """The project's ParametricUMAP of the codes, and decodes along a line.
-
-  The reducer is fitted on the test codes with a decoder
-  (parametric_reconstruction), so a point on the line maps back to a code
-  through UMAP's trained decoder (2-D -> code), then through the model's
-  decoder to an image. A short schedule (n_epochs=30) keeps this figure
-  cheap next to the rest of the evaluation; `latent_jax.ParametricUMAP`
-  with defaults trains longer.
-  """
-  from latent_jax.umap import ParametricUMAP  # pylint: disable=g-import-not-at-top  (pynndescent/numba)
-  codes = np.asarray(context.codes, np.float32)
-  reducer = ParametricUMAP(n_components=2, parametric_reconstruction=True,
-                           n_epochs=30, init_epochs=100, random_state=0)
-  reducer.fit(codes)
-
-  def invert(points):
-    with warnings.catch_warnings():  # line ends may leave the hull: drawn
-      warnings.simplefilter("ignore")
-      return reducer.inverse_transform(points)
-
-  # Explicit x,y line ends are read in this view's coordinates; latent
-  # points (class prototypes, ...) are projected by UMAP's encoder.
-  return draw_projection_view(
-      decode, context, plan, reducer.transform, invert, path, method="UMAP",
-      inverse_name="UMAP decoder", axis_names=("UMAP 1", "UMAP 2"),
-      cmap=cmap)
-
-
 def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
-                decode: Callable[[np.ndarray], np.ndarray], path: str,
-                cmap: str = "viridis") -> str | None:
-  """Writes figure `name` (one of FIGURES); None if it does not apply."""
+                decode: Callable[[np.ndarray], np.ndarray],
+                path: str | None = None, cmap: str = "viridis"
+                ) -> plt.Figure | None:
+  """Figure `name` (one of FIGURES), open, and written to `path` when
+  given; None (logged) if it does not apply."""
   if name == "traversals":
     return exploration_figures.plot_traversals(
         decode, plan.traversal_base, path, span=SPAN,
@@ -391,15 +307,5 @@ def draw_figure(name: str, plan: ExplorationPlan, context: LatentContext,
                              context.label_names[0], plan.paths, path,
                              cmap=cmap,
                              categorical=bool(context.categorical[0]))
-  if name == "latent_pca":
-    if plan.pca is None:
-      logging.warning("Skipping latent_pca.png: it needs two latent dims.")
-      return None
-    return draw_pca_view(decode, context, plan, path, cmap)
-  if name == "latent_umap":
-    if context.codes.shape[1] < 2:
-      logging.warning("Skipping latent_umap.png: it needs two latent dims.")
-      return None
-    return draw_umap_view(decode, context, plan, path, cmap)
   raise ValueError(f"Unknown exploration figure {name!r}; known: "
                    f"{list(FIGURES)}.")

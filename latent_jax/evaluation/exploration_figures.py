@@ -4,7 +4,8 @@ PyTorch conv-VAE MNIST and Keras MLP-autoencoder notebooks draw them.
 
 Like `figures`, every function takes arrays and, where it decodes, a callable
 ``decode(codes [M, D]) -> images [M, H, W, C]`` in ``[0, 1]`` that it calls
-exactly once; it writes one PNG to ``path`` and returns the path as a string.
+exactly once; it returns its Figure, open, and writes one PNG to ``path``
+when given.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import math
 import os
 from typing import Callable, Sequence
 
-# plot_utils selects the Agg backend before pyplot is imported.
-from latent_jax.evaluation.plot_utils import (as_images, decode_batch,
-                                              image_grid_figure, save_figure,
+from latent_jax.evaluation.latent_views import fit_pca
+from latent_jax.evaluation.plot_utils import (as_codes, as_images,
+                                              as_values, decode_batch,
+                                              image_grid_figure, finish_figure,
                                               scatter_by_label, show_image,
                                               tile_images)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _sweep_codes(
@@ -54,16 +56,17 @@ def plot_run_comparison(
     label_name: str,
     errors: Sequence[np.ndarray],
     grid_images: Sequence[np.ndarray],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     cmap: str = "viridis",
     axis_names: Sequence[tuple[str, str] | None] | None = None,
     grid_titles: Sequence[str] | None = None,
     categorical: bool = False,
-) -> str:
+) -> plt.Figure:
   """Runs side by side: one column per run, three rows.
 
-  Row 1: test codes (first two dims, or the first two principal components for
-  more) coloured by `label_name`; row 2: histogram of per-image reconstruction
+  Row 1: test codes (first two dims, or for more the first two principal
+  components of `latent_views.fit_pca`, as in latent_codes.png) coloured by
+  `label_name`; row 2: histogram of per-image reconstruction
   errors (shared bins); row 3: images decoded from the same latent grid. A
   baseline such as PCA's 2-D projection of the images (the Keras
   MLP-autoencoder notebook's) is one more column: its projections as codes, its
@@ -81,7 +84,8 @@ def plot_run_comparison(
       categorical: colour by class (legend) instead of a colorbar.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   runs = len(names)
   if not runs or not (len(codes) == len(labels) == len(errors)
@@ -92,15 +96,18 @@ def plot_run_comparison(
                      ["decoded from a shared latent grid"] * runs)
   if len(axis_names) != runs or len(grid_titles) != runs:
     raise ValueError("axis_names and grid_titles need one entry per run")
+  for column in range(runs):  # before any figure exists: nothing leaks
+    as_values(labels[column], len(as_codes(codes[column],
+                                           f"codes[{column}]")),
+              f"labels[{column}]", f"codes[{column}]")
   fig, axes = plt.subplots(3, runs, figsize=(4.2 * runs, 12), squeeze=False)
   finite = np.concatenate([np.asarray(e)[np.isfinite(e)] for e in errors])
   bins = np.linspace(finite.min(), finite.max(), 40) if finite.size else 10
   for column, name in enumerate(names):
     points = np.asarray(codes[column], np.float64)
     if points.shape[1] > 2:
-      centred = points - points.mean(0)
-      _, _, components = np.linalg.svd(centred, full_matrices=False)
-      points, default_axes = centred @ components[:2].T, ("PC1", "PC2")
+      points = fit_pca(points, 2).project(points)
+      default_axes = ("PC1", "PC2")
     elif points.shape[1] == 2:
       default_axes = ("z0", "z1")
     else:
@@ -125,14 +132,14 @@ def plot_run_comparison(
     ax.set(xticks=[], yticks=[])
     ax.set_title(grid_titles[column], fontsize=9)
   fig.tight_layout()
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_prototypes(
     groups: Sequence[tuple[str, Sequence[str], np.ndarray, np.ndarray]],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     cmap: str = "viridis",
-) -> str:
+) -> plt.Figure:
   """Decoded class/bin prototypes and a heatmap of their latent activations.
 
   Args:
@@ -141,7 +148,8 @@ def plot_prototypes(
       path: Output PNG path.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   if not groups:
     raise ValueError("need at least one label group")
@@ -167,20 +175,20 @@ def plot_prototypes(
     ax.set_xlabel(f"prototype (mean code) per {label}", fontsize=8)
     fig.colorbar(shown, ax=ax, fraction=0.03)
   fig.suptitle("Prototypes: decoded mean codes and their activations")
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_traversals(
     decode: Callable[[np.ndarray], np.ndarray],
     base_code: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     span: float = 2.5,
     steps: int = 9,
     max_dims: int = 10,
     scales: np.ndarray | None = None,
     cmap: str = "viridis",
     title: str = "Latent traversals",
-) -> str:
+) -> plt.Figure:
   """Decodes one-dimension-at-a-time sweeps around ``base_code``.
 
   Row ``d`` shows ``z_d`` running linearly over ``base_d ± span * scale_d``
@@ -201,7 +209,8 @@ def plot_traversals(
       title: Figure title (e.g. naming the base code).
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   base, sc, offsets = _sweep_codes(base_code, scales, span, steps)
   n_dims = min(base.shape[0], max_dims)
@@ -226,20 +235,20 @@ def plot_traversals(
   ax.set_xlabel(
       "offset from base code" + (" (x scale s)" if custom else ""), fontsize=9
   )
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_manifold_grid(
     decode: Callable[[np.ndarray], np.ndarray],
     dims: tuple[int, int],
     base_code: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     span: float = 2.5,
     steps: int = 10,
     scales: np.ndarray | None = None,
     cmap: str = "viridis",
     title: str | None = None,
-) -> str:
+) -> plt.Figure:
   """Decodes a ``steps x steps`` grid over two latent dims, others fixed.
 
   Columns sweep ``z_{dims[0]}`` left to right (increasing); rows sweep
@@ -260,7 +269,8 @@ def plot_manifold_grid(
       title: Figure title (default names the two dims).
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   base, sc, offsets = _sweep_codes(base_code, scales, span, steps)
   i, j = (int(v) for v in dims)
@@ -282,4 +292,4 @@ def plot_manifold_grid(
   ax.tick_params(length=0)
   ax.set_xlabel(f"z{i}")
   ax.set_ylabel(f"z{j}")
-  return save_figure(fig, path)
+  return finish_figure(fig, path)

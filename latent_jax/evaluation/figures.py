@@ -1,9 +1,9 @@
 """Run-level PNG figures: loss curves, images, reconstruction errors, codes.
 
-Every function takes plain NumPy arrays, writes exactly one PNG to ``path``
-(creating parent directories) and returns the path as a string. Nothing here
-knows about trainers, configs or models, so figures can be regenerated from
-saved arrays alone.
+Every function takes plain NumPy arrays and returns its matplotlib Figure,
+left open so a notebook shows it; given a ``path`` it also writes one PNG
+there (creating parent directories). Nothing here knows about trainers,
+configs or models, so figures can be regenerated from saved arrays alone.
 
 The latent-space exploration figures live in their own modules:
 traversals, manifold grid, prototypes and the run comparison in
@@ -22,15 +22,16 @@ import math
 import os
 from typing import Sequence
 
-# plot_utils selects the Agg backend before pyplot is imported.
-from latent_jax.evaluation.plot_utils import (as_images, image_grid_figure,
-                                              save_figure, scatter_subsample)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 # Moved to exploration_figures; kept importable from here.
-from latent_jax.evaluation.exploration_figures import (  # noqa: E402,F401
+from latent_jax.evaluation.exploration_figures import (  # noqa: F401
     plot_manifold_grid, plot_prototypes, plot_run_comparison, plot_traversals)
+from latent_jax.evaluation.latent_views import fit_pca
+from latent_jax.evaluation.plot_utils import (as_codes, as_images,
+                                              finish_figure, image_grid_figure,
+                                              scatter_subsample)
 
 __all__ = [
     "plot_loss_curves", "plot_reconstructions", "plot_samples",
@@ -68,9 +69,9 @@ def _is_plottable_metric(key: str) -> bool:
 
 def plot_loss_curves(
     records: list[dict],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     keys: Sequence[str] | None = None,
-) -> str:
+) -> plt.Figure:
   """Plots metric curves against step, one panel per metric, one line per split.
 
   Args:
@@ -86,7 +87,8 @@ def plot_loss_curves(
           with ``learning_rate``/``lr`` in a last panel of its own.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   # (x, value) pairs per key and split; dicts keep first-seen key order for
   # the panels.
@@ -148,16 +150,16 @@ def plot_loss_curves(
     ax.grid(alpha=0.3)
     if by_split:
       ax.legend(fontsize=8)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_reconstructions(
     originals: np.ndarray,
     reconstructions: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     max_images: int = 16,
     cmap: str = "viridis",
-) -> str:
+) -> plt.Figure:
   """Shows originals above their reconstructions.
 
   Args:
@@ -170,7 +172,8 @@ def plot_reconstructions(
       cmap: Colormap for single-channel images.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   orig = as_images(originals, "originals")
   recon = as_images(reconstructions, "reconstructions")
@@ -200,15 +203,15 @@ def plot_reconstructions(
   )
   ax.set_yticks(rows, ["original", "recon"] * npairs, fontsize=8)
   ax.tick_params(length=0)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_samples(
     samples: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     title: str = "Samples from the prior",
     cmap: str = "viridis",
-) -> str:
+) -> plt.Figure:
   """Shows ``[N, H, W, C]`` images in ``[0, 1]`` in a square-ish grid.
 
   Args:
@@ -218,7 +221,8 @@ def plot_samples(
       cmap: Colormap for single-channel images.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   imgs = as_images(samples, "samples")
   n = imgs.shape[0]
@@ -228,14 +232,14 @@ def plot_samples(
   fig, _, _, _ = image_grid_figure(
       imgs, math.ceil(n / ncols), ncols, cmap, title
   )
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_reconstruction_errors(
     errors: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     title: str = "Reconstruction error (Frobenius norm) on the test set",
-) -> str:
+) -> plt.Figure:
   """Histogram of per-image errors with the mean, median and 95th percentile.
 
   Args:
@@ -246,7 +250,8 @@ def plot_reconstruction_errors(
       title: Figure title.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
   errors = np.asarray(errors, np.float64).ravel()
   errors = errors[np.isfinite(errors)]
@@ -265,22 +270,23 @@ def plot_reconstruction_errors(
   ax.set_ylabel("images")
   ax.set_title(title, fontsize=10)
   ax.legend(fontsize=8)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def plot_latent_codes(
     codes: np.ndarray,
     labels: np.ndarray,
     label_names: Sequence[str],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     categorical: Sequence[bool] | None = None,
-) -> str:
+) -> plt.Figure:
   """Scatters latent codes coloured by each label (one row of panels per label).
 
   Columns depend on the latent size D: D == 1 a strip plot of z0 against the
   label value; D == 2 the z0-z1 scatter; D == 3 the pairwise projections
-  z0-z1, z0-z2, z1-z2; D > 3 the first two principal components (PCA via SVD
-  of the centred codes, fitted on all N points).
+  z0-z1, z0-z2, z1-z2; D > 3 the first two principal components
+  (`latent_views.fit_pca` on all N points: the axes and signs of
+  latent_pca.png).
 
   Args:
       codes: ``[N, D]`` latent codes (e.g. posterior means).
@@ -293,23 +299,26 @@ def plot_latent_codes(
           values.
 
   Returns:
-      ``path`` as a string.
+      The Figure, left open for the caller (written to ``path`` as PNG
+      when given).
   """
-  z, y = (
-      np.asarray(a, np.float64).reshape(len(a), -1) for a in (codes, labels)
-  )
+  z = as_codes(codes, "codes")
   n, d = z.shape
-  if y.shape[0] != n or y.shape[1] != len(label_names):
+  y = np.asarray(labels, np.float64)
+  y = y[:, None] if y.ndim == 1 else y
+  if y.ndim != 2 or y.shape[0] != n or y.shape[1] != len(label_names):
     raise ValueError(
-        f"labels {y.shape} do not match codes {z.shape} and "
-        f"{len(label_names)} label names"
+        f"labels must be [N, L] (or [N]) with N={n} rows like codes and "
+        f"L={len(label_names)} columns like label_names, got shape "
+        f"{np.shape(labels)}"
     )
   if categorical is None:
     categorical = [
         bool(np.all(np.mod(c, 1) == 0) and len(np.unique(c)) <= 20) for c in y.T
     ]
   if len(categorical) != y.shape[1]:
-    raise ValueError("categorical must have one flag per label")
+    raise ValueError(f"categorical must have one flag per label "
+                     f"({y.shape[1]}), got {len(categorical)}")
 
   if d == 1:
     proj, pairs, axis_names = z, [(0, None)], [("z0", None)]
@@ -317,10 +326,8 @@ def plot_latent_codes(
     proj, pairs = z, ([(0, 1)] if d == 2 else [(0, 1), (0, 2), (1, 2)])
     axis_names = [(f"z{a}", f"z{b}") for a, b in pairs]
   else:
-    centred = z - z.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    ratio = s**2 / max(float(np.sum(s**2)), 1e-12)
-    proj = centred @ vt[:2].T
+    pca = fit_pca(z, 2)
+    proj, ratio = pca.project(z), pca.explained_variance_ratio
     pairs = [(0, 1)]
     axis_names = [
         (f"PC1 ({100 * ratio[0]:.0f}% var)", f"PC2 ({100 * ratio[1]:.0f}% var)")
@@ -384,4 +391,4 @@ def plot_latent_codes(
       )
     else:
       fig.colorbar(sc, ax=list(axes[r]), label=name, shrink=0.9)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)

@@ -18,7 +18,9 @@ snaps to the nearest projected test code). The project's ParametricUMAP
   plot_latent_view(decode, codes, ..., project=reducer.transform,
                    invert=reducer.inverse_transform, method="UMAP")
 
-(see the UMAP hook in `latent_jax.evaluation.exploration`).
+A method that only embeds the points it was fitted on (t-SNE) gets both
+from lookups: `nearest_code_project` and `nearest_code_inverse`. The run's
+views are drawn in `latent_jax.evaluation.view_figures`.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ import dataclasses
 import os
 from typing import Callable, NamedTuple, Sequence
 
-# plot_utils selects the Agg backend before pyplot is imported.
-from latent_jax.evaluation.plot_utils import (decode_batch, save_figure,
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.extmath import svd_flip
+
+from latent_jax.evaluation.plot_utils import (as_codes, as_values,
+                                              decode_batch, finish_figure,
                                               scatter_by_label,
                                               scatter_subsample, show_image)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 Project = Callable[[np.ndarray], np.ndarray]
 Invert = Callable[[np.ndarray], np.ndarray]
@@ -67,10 +72,13 @@ class LinearProjection:
 
 
 def fit_pca(codes: np.ndarray, n_components: int = 2) -> LinearProjection:
-  """PCA of [N, D] points (latent codes, or flattened images).
+  """PCA of [N, D] points (latent codes, or flattened images): every figure's
+  one PCA, so latent_codes.png, latent_pca.png and compare.png agree.
 
-  Each component's sign is fixed so its largest-magnitude loading is
-  positive: the same points always give the same picture.
+  Sign rule: scikit-learn's `svd_flip` (``u_based_decision=False``, as its
+  PCA): each component's largest-magnitude loading is positive, so the same
+  points always give the same picture, and the components equal
+  ``sklearn.decomposition.PCA(n_components).fit(codes).components_``.
   """
   codes = np.asarray(codes, np.float64)
   if codes.ndim != 2 or codes.shape[0] < 2:
@@ -88,10 +96,8 @@ def fit_pca(codes: np.ndarray, n_components: int = 2) -> LinearProjection:
   else:
     singular, components = np.linalg.svd(centred, full_matrices=False)[1:]
     variance = singular**2
-  components = components[:n_components]
-  signs = np.sign(components[np.arange(n_components),
-                              np.abs(components).argmax(axis=1)])
-  components = components * signs[:, None]
+  _, components = svd_flip(None, components[:n_components].copy(),
+                           u_based_decision=False)
   ratio = variance[:n_components] / max(float(variance.sum()), 1e-300)
   return LinearProjection(mean, components, ratio)
 
@@ -148,6 +154,27 @@ def nearest_code_inverse(codes: np.ndarray, projected: np.ndarray) -> Invert:
   return invert
 
 
+def nearest_code_project(codes: np.ndarray, projected: np.ndarray
+                         ) -> Project:
+  """A `project` for a view fitted on `codes` only: each code maps to the
+  view point of its nearest fitted code (exact for the fitted codes).
+
+  Args:
+    codes: [N, D] fitted codes; projected: [N, 2] their view points.
+  """
+  projected = np.asarray(projected, np.float64)
+  if len(codes) != len(projected) or len(codes) == 0:
+    raise ValueError(f"need one view point per code, got {len(projected)} "
+                     f"for {len(codes)}")
+  index = NearestNeighbors(n_neighbors=1).fit(np.asarray(codes, np.float64))
+
+  def project(query: np.ndarray) -> np.ndarray:
+    query = np.asarray(query, np.float64).reshape(-1, index.n_features_in_)
+    return projected[index.kneighbors(query, return_distance=False)[:, 0]]
+
+  return project
+
+
 def view_line(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
   """[steps, 2] evenly spaced view points from `start` to `end`."""
   if steps < 2:
@@ -185,7 +212,7 @@ def plot_latent_view(
     invert: Invert,
     line_start: np.ndarray,
     line_end: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     steps: int = 9,
     method: str = "PCA",
@@ -194,7 +221,7 @@ def plot_latent_view(
     line_name: str = "",
     categorical: bool = False,
     cmap: str = "viridis",
-) -> str:
+) -> plt.Figure:
   """A 2-D view of the codes with a line drawn in it, decoded along the line.
 
   Left: the projected codes coloured by `colour_values`, the line (black,
@@ -215,9 +242,11 @@ def plot_latent_view(
     categorical: colour by class (legend) instead of a colorbar.
 
   Returns:
-    ``path`` as a string.
+    The Figure, left open for the caller (written to ``path`` as PNG
+    when given).
   """
-  codes = np.asarray(codes, np.float32)
+  codes = as_codes(codes, "codes").astype(np.float32)
+  colour_values = as_values(colour_values, len(codes), "colour_values")
   view = np.asarray(project(codes), np.float64)
   if view.shape != (len(codes), 2):
     raise ValueError(f"project must map [N, D] codes to [N, 2], got "
@@ -254,4 +283,4 @@ def plot_latent_view(
                f"{': ' + line_name if line_name else ''}); red circles: "
                f"where the decoded codes ({inverse_name}) project",
                fontsize=10)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)

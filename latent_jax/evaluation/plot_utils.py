@@ -1,9 +1,12 @@
-"""Helpers shared by the figure modules: PNG saving, image checks, tiling,
-and the one colour-map rule for images (`image_cmap`).
+"""Helpers shared by the figure modules: finishing (and saving) a figure,
+array checks, tiling, and the one colour-map rule for images (`image_cmap`).
 
-Importing this module selects matplotlib's non-interactive Agg backend before
-pyplot is imported, so every figure module works on headless machines and
-never opens windows.
+Every figure function ends with `finish_figure`: it returns its matplotlib
+Figure, open, so a notebook shows it, and writes a PNG only when given a
+path. No module here selects a backend: a notebook keeps its inline one and
+the command-line entry points (experiments/) select Agg for headless runs.
+Callers that only save close the figure themselves (the registry's draw
+path does), so long runs do not leak figures.
 """
 
 from __future__ import annotations
@@ -11,11 +14,8 @@ from __future__ import annotations
 import os
 from typing import Callable, NamedTuple
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 DPI = 110
 MAX_POINTS = 5000  # scatter plots get unreadable (and slow) beyond this
@@ -34,19 +34,43 @@ def image_cmap(images: np.ndarray) -> str:
   return "viridis" if np.shape(images)[1] >= COLOUR_MIN_HEIGHT else "gray"
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike) -> str:
-  """Saves ``fig`` as PNG, always closing it so long runs do not leak memory."""
-  path = os.fspath(path)
-  try:
-    parent = os.path.dirname(path)
-    if parent:
-      os.makedirs(parent, exist_ok=True)
-    fig.savefig(
-        path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1
-    )
-  finally:
-    plt.close(fig)
-  return path
+def finish_figure(fig: plt.Figure, path: str | os.PathLike | None
+                  ) -> plt.Figure:
+  """Writes ``fig`` as PNG to ``path`` unless it is None; returns it open.
+
+  The caller owns the returned figure: a notebook shows it, a script that
+  only saves closes it (``plt.close(fig)``). A failed save closes it.
+  """
+  if path is not None:
+    try:
+      path = os.fspath(path)
+      if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+      fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight",
+                  pad_inches=0.1)
+    except BaseException:
+      plt.close(fig)
+      raise
+  return fig
+
+
+def as_codes(codes: np.ndarray, name: str = "codes") -> np.ndarray:
+  """float64 ``[N, D]`` with N >= 1; ValueError naming ``name`` otherwise."""
+  arr = np.asarray(codes, np.float64)
+  if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+    raise ValueError(f"{name} must be [N, D] (one row per point, N, D >= 1), "
+                     f"got shape {arr.shape}")
+  return arr
+
+
+def as_values(values: np.ndarray, count: int, name: str,
+              of: str = "codes") -> np.ndarray:
+  """``[N]`` values, one per point; ValueError naming ``name`` otherwise."""
+  arr = np.asarray(values)
+  if arr.ndim != 1 or len(arr) != count:
+    raise ValueError(f"{name} must be [N] with one value per row of {of} "
+                     f"(N={count}), got shape {arr.shape}")
+  return arr
 
 
 def as_images(images: np.ndarray, name: str = "images") -> np.ndarray:

@@ -2,9 +2,11 @@
 
 Each registry maps a figure's name to the function that draws it. An entry
 takes its kind's inputs (one dataclass of arrays and callables, built once
-per evaluation) and an output PNG path, and returns the path, or None where
-the figure does not apply (a 2-D view of 1-D codes, say). Key order is the
-order in which "all" draws them.
+per evaluation) and returns the matplotlib Figure, open (a notebook shows
+it), or None where the figure does not apply (a 2-D view of 1-D codes, say).
+`draw_figures` saves each to `<out_dir>/<name>.png`, hands it to an optional
+`on_figure(name, figure)` (TensorBoard's images), closes it and logs its
+time. Key order is the order in which "all" draws them.
 
   RUN_FIGURES    a VAE/AE run (`report.evaluate_and_plot`): RunFigureInputs
   UMAP_FIGURES   a parametric UMAP run (`umap_report.evaluate_reducer`):
@@ -22,16 +24,23 @@ import os
 import warnings
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from latent_jax.evaluation import exploration
 from latent_jax.evaluation import figures
 from latent_jax.evaluation import sweep_figures
 from latent_jax.evaluation import umap_figures
-from latent_jax.evaluation.plot_utils import image_cmap
+from latent_jax.evaluation import view_figures
+from latent_jax.evaluation.plot_utils import finish_figure, image_cmap
+from latent_jax.evaluation.progress import phase
 
-# (inputs, path) -> path, or None when the figure does not apply.
-Figure = Callable[[Any, str], Optional[str]]
+# inputs -> the Figure (open), or None when the figure does not apply.
+Figure = Callable[[Any], Optional[plt.Figure]]
+# Called with each drawn figure before it is closed (e.g. to log it).
+OnFigure = Callable[[str, plt.Figure], None]
+# The run figures a TensorBoard log shows as images at each evaluation.
+IMAGE_FIGURES = ("reconstructions", "samples")
 
 
 def select_figures(spec: str | Sequence[str] | None,
@@ -65,16 +74,35 @@ def check_figures(names: Iterable[str], registry: Mapping[str, Figure]
 
 
 def draw_figures(registry: Mapping[str, Figure], names: Sequence[str],
-                 inputs: Any, out_dir: str) -> dict[str, str | None]:
+                 inputs: Any, out_dir: str,
+                 on_figure: OnFigure | None = None) -> dict[str, str | None]:
   """Draws each of `names` to `<out_dir>/<name>.png`, in the given order.
+
+  Each drawn figure goes to `on_figure(name, figure)` (when given) before it
+  is closed; a failing `on_figure` is the caller's to report, never a lost
+  figure (it runs after the save).
 
   Returns {name: path, or None where the figure did not apply}.
   """
   check_figures(names, registry)
   if names:
     os.makedirs(out_dir, exist_ok=True)
-  return {name: registry[name](inputs, os.path.join(out_dir, f"{name}.png"))
-          for name in names}
+  paths = {}
+  for name in names:
+    with phase(f"{name}.png"):
+      figure = registry[name](inputs)
+      if figure is None:
+        paths[name] = None
+        continue
+      path = os.path.join(out_dir, f"{name}.png")
+      try:
+        finish_figure(figure, path)
+        if on_figure is not None:
+          on_figure(name, figure)
+      finally:
+        plt.close(figure)
+      paths[name] = path
+  return paths
 
 
 # --- A VAE/AE run -------------------------------------------------------------
@@ -112,43 +140,54 @@ class RunFigureInputs:
   cmap: str
 
 
-def _loss_curves(inputs: RunFigureInputs, path: str) -> str:
-  return figures.plot_loss_curves(list(inputs.records), path)
+def _loss_curves(inputs: RunFigureInputs) -> plt.Figure:
+  return figures.plot_loss_curves(list(inputs.records))
 
 
-def _reconstructions(inputs: RunFigureInputs, path: str) -> str:
+def _reconstructions(inputs: RunFigureInputs) -> plt.Figure:
   return figures.plot_reconstructions(
-      inputs.shown, inputs.decode(inputs.embed(inputs.shown)), path,
+      inputs.shown, inputs.decode(inputs.embed(inputs.shown)),
       max_images=inputs.num_images, cmap=inputs.cmap)
 
 
-def _samples(inputs: RunFigureInputs, path: str) -> str:
+def _samples(inputs: RunFigureInputs) -> plt.Figure:
   # Fixed noise: the same samples at every evaluation of a run.
   latent = inputs.latent
   noise = np.random.default_rng(0).standard_normal(
       (inputs.num_images, len(latent.base_mean))).astype(np.float32)
   return figures.plot_samples(
-      inputs.decode(latent.base_mean + latent.base_scale * noise), path,
+      inputs.decode(latent.base_mean + latent.base_scale * noise),
       title=inputs.sample_title, cmap=inputs.cmap)
 
 
-def _latent_codes(inputs: RunFigureInputs, path: str) -> str:
+def _latent_codes(inputs: RunFigureInputs) -> plt.Figure:
   latent = inputs.latent
   return figures.plot_latent_codes(latent.codes, latent.labels,
-                                   latent.label_names, path,
+                                   latent.label_names,
                                    categorical=latent.categorical)
 
 
-def _recon_errors(inputs: RunFigureInputs, path: str) -> str:
-  return figures.plot_reconstruction_errors(inputs.frobenius, path)
+def _recon_errors(inputs: RunFigureInputs) -> plt.Figure:
+  return figures.plot_reconstruction_errors(inputs.frobenius)
 
 
 def _exploration_figure(name: str) -> Figure:
   """The entry of exploration figure `name` (`exploration.draw_figure`)."""
 
-  def draw(inputs: RunFigureInputs, path: str) -> str | None:
+  def draw(inputs: RunFigureInputs) -> plt.Figure | None:
     return exploration.draw_figure(name, inputs.plan, inputs.latent,
-                                   inputs.decode, path, inputs.cmap)
+                                   inputs.decode, cmap=inputs.cmap)
+
+  draw.__name__ = f"_{name}"
+  return draw
+
+
+def _view_figure(name: str) -> Figure:
+  """The entry of 2-D view figure `name` (`view_figures.draw_view`)."""
+
+  def draw(inputs: RunFigureInputs) -> plt.Figure | None:
+    return view_figures.draw_view(name, inputs.plan, inputs.latent,
+                                  inputs.decode, cmap=inputs.cmap)
 
   draw.__name__ = f"_{name}"
   return draw
@@ -164,11 +203,12 @@ RUN_FIGURES: dict[str, Figure] = {
     "prototypes": _exploration_figure("prototypes"),
     "trajectories": _exploration_figure("trajectories"),
     "recon_errors": _recon_errors,
-    "latent_pca": _exploration_figure("latent_pca"),
-    "latent_umap": _exploration_figure("latent_umap"),
+    "latent_pca": _view_figure("latent_pca"),
+    "latent_umap": _view_figure("latent_umap"),
+    "latent_tsne": _view_figure("latent_tsne"),
 }
 # The figures that need `RunFigureInputs.plan`: resolve it only for them.
-EXPLORATION_FIGURES = exploration.FIGURES
+EXPLORATION_FIGURES = exploration.FIGURES + view_figures.FIGURES
 
 
 # --- A parametric UMAP run ----------------------------------------------------
@@ -198,27 +238,27 @@ class UmapFigureInputs:
   cmap: str
 
 
-def _umap_embedding(inputs: UmapFigureInputs, path: str) -> str:
+def _umap_embedding(inputs: UmapFigureInputs) -> plt.Figure:
   return umap_figures.plot_embedding(
-      inputs.embedding, path, labels=inputs.labels,
+      inputs.embedding, labels=inputs.labels,
       label_name=inputs.label_name, categorical=inputs.categorical,
       title=inputs.title)
 
 
-def _umap_loss_curves(inputs: UmapFigureInputs, path: str) -> str | None:
+def _umap_loss_curves(inputs: UmapFigureInputs) -> plt.Figure | None:
   records = [r for r in inputs.records if "loss" in r]
   if not records:
     return None
-  return figures.plot_loss_curves(records, path, keys=["loss"])
+  return figures.plot_loss_curves(records, keys=["loss"])
 
 
-def _inverse_grid(inputs: UmapFigureInputs, path: str) -> str | None:
+def _inverse_grid(inputs: UmapFigureInputs) -> plt.Figure | None:
   if inputs.embedding.shape[1] != 2:  # the grid lives in a 2-D embedding
     return None
   with warnings.catch_warnings():  # default corners lie inside the hull
     warnings.simplefilter("ignore")
     return umap_figures.plot_inverse_grid(
-        inputs.embedding, inputs.invert, path, labels=inputs.labels,
+        inputs.embedding, inputs.invert, labels=inputs.labels,
         label_name=inputs.label_name, categorical=inputs.categorical,
         cmap=inputs.cmap)
 
@@ -249,20 +289,20 @@ class SweepFigureInputs:
   cells: dict[tuple[int, float, int], np.ndarray] | None = None
 
 
-def _metrics_vs_kl_weight(inputs: SweepFigureInputs, path: str) -> str:
-  return sweep_figures.plot_metrics_vs_kl_weight(inputs.rows, path)
+def _metrics_vs_kl_weight(inputs: SweepFigureInputs) -> plt.Figure:
+  return sweep_figures.plot_metrics_vs_kl_weight(inputs.rows)
 
 
-def _rate_distortion(inputs: SweepFigureInputs, path: str) -> str:
-  return sweep_figures.plot_rate_distortion(inputs.rows, path)
+def _rate_distortion(inputs: SweepFigureInputs) -> plt.Figure:
+  return sweep_figures.plot_rate_distortion(inputs.rows)
 
 
-def _reconstructions_per_cell(inputs: SweepFigureInputs, path: str
-                              ) -> str | None:
+def _reconstructions_per_cell(inputs: SweepFigureInputs
+                              ) -> plt.Figure | None:
   if inputs.images is None or not inputs.cells:
     return None
   return sweep_figures.plot_reconstructions_per_cell(
-      inputs.images, inputs.cells, path, cmap=image_cmap(inputs.images))
+      inputs.images, inputs.cells, cmap=image_cmap(inputs.images))
 
 
 SWEEP_FIGURES: dict[str, Figure] = {

@@ -22,9 +22,24 @@ from latent_jax.evaluation.latent_classifier import latent_knn_scores
 from latent_jax.evaluation.likelihood import active_units, make_iwae_evaluator
 from latent_jax.evaluation.metrics import make_evaluator, summarize
 from latent_jax.evaluation.plot_utils import image_cmap
-from latent_jax.evaluation.registry import (EXPLORATION_FIGURES, RUN_FIGURES,
-                                            RunFigureInputs, check_figures,
-                                            draw_figures)
+from latent_jax.evaluation.progress import phase
+from latent_jax.evaluation.registry import (EXPLORATION_FIGURES,
+                                            IMAGE_FIGURES, RUN_FIGURES,
+                                            OnFigure, RunFigureInputs,
+                                            check_figures, draw_figures)
+
+
+def _only(names: Sequence[str], on_figure: OnFigure | None
+          ) -> OnFigure | None:
+  """`on_figure` for the figures in `names` only."""
+  if on_figure is None:
+    return None
+
+  def call(name, figure):
+    if name in names:
+      on_figure(name, figure)
+
+  return call
 
 
 def evaluate_and_plot(model, *, test_images: np.ndarray,
@@ -36,7 +51,8 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
                       records: list[dict[str, Any]], num_images: int = 16,
                       iwae_samples: int = 0,
                       exploration: exploration_lib.ExplorationOptions | None
-                      = None) -> dict[str, float]:
+                      = None, on_figure: OnFigure | None = None
+                      ) -> dict[str, float]:
   """Test-set metrics (means per image) and the selected figures.
 
   Args:
@@ -51,6 +67,11 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     exploration: points and dims of the exploration figures (default: chosen
       from the data); resolved before the slow metrics, so a bad option
       fails fast.
+    on_figure: called as (name, Figure) with each drawn figure of
+      `registry.IMAGE_FIGURES` (reconstructions, samples) before it is
+      closed: the runs layer logs them to TensorBoard.
+
+  Each phase (metrics, IWAE, gaps, kNN, each figure) logs its name and time.
 
   Returns:
     dict with recon, kl, neg_elbo, mse, frobenius (+ median, p95),
@@ -61,8 +82,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
   check_figures(figures, RUN_FIGURES)
   graphdef, params = nnx.split(model)
   evaluate = make_evaluator(graphdef, likelihood, gaussian_scale, batch_size)
-  per_example = evaluate(params, jnp.asarray(test_images), key)
-  summary = summarize(per_example, model.latent_dim)
+  with phase(f"test metrics ({len(test_images)} images)"):
+    per_example = evaluate(params, jnp.asarray(test_images), key)
+    summary = summarize(per_example, model.latent_dim)
 
   embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(x))
   decode_jit = jax.jit(lambda p, z: losses.decoder_mean(
@@ -75,8 +97,9 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
     return np.concatenate([np.asarray(embed(params, images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)])
 
-  test_codes = codes_of(test_images)
-  train_codes = codes_of(train_images[:10_000])
+  with phase("codes of the test and training images"):
+    test_codes = codes_of(test_images)
+    train_codes = codes_of(train_images[:10_000])
   is_vae = hasattr(model, "log_variance_head")
   if is_vae:
     # Prior N(0, I): traverse around the origin in prior standard deviations.
@@ -98,20 +121,23 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
   if is_vae:
     summary["active_units"] = active_units(test_codes)
     if iwae_samples > 0:
-      iwae = make_iwae_evaluator(graphdef, iwae_samples, likelihood,
-                                 gaussian_scale)
-      summary["iwae_nll"] = float(np.mean(np.asarray(iwae(
-          params, jnp.asarray(test_images), jax.random.fold_in(key, 1)))))
+      with phase(f"IWAE bound ({iwae_samples} samples)"):
+        iwae = make_iwae_evaluator(graphdef, iwae_samples, likelihood,
+                                   gaussian_scale)
+        summary["iwae_nll"] = float(np.mean(np.asarray(iwae(
+            params, jnp.asarray(test_images), jax.random.fold_in(key, 1)))))
   # The Keras VAE-vs-AE heatmap notebook's "gaps" of an AE's latent space,
   # as a number.
-  summary.update(gap_summary(gap_distances(decode, test_codes,
-                                           train_images[:10_000])))
+  with phase("latent gaps"):
+    summary.update(gap_summary(gap_distances(decode, test_codes,
+                                             train_images[:10_000])))
   class_columns = [i for i, flag in enumerate(categorical) if flag]
   if class_columns:  # e.g. the digit, or heatmaps_t's df (2 vs 200)
     column = class_columns[-1]
-    summary.update(latent_knn_scores(
-        train_codes, train_labels[:len(train_codes), column], test_codes,
-        test_labels[:, column]))
+    with phase("latent kNN classifier"):
+      summary.update(latent_knn_scores(
+          train_codes, train_labels[:len(train_codes), column], test_codes,
+          test_labels[:, column]))
   # Evenly spaced test images: splits keep the generating order, so this
   # spans the parameter grid instead of showing its first corner.
   shown = test_images[np.linspace(0, len(test_images) - 1,
@@ -121,5 +147,6 @@ def evaluate_and_plot(model, *, test_images: np.ndarray,
       latent=context, decode=decode, embed=codes_of, shown=shown,
       records=records, frobenius=np.asarray(per_example["frobenius"]),
       plan=plan, sample_title=sample_title, num_images=num_images,
-      cmap=image_cmap(test_images)), os.path.join(out_dir, "figures"))
+      cmap=image_cmap(test_images)), os.path.join(out_dir, "figures"),
+      on_figure=_only(IMAGE_FIGURES, on_figure))
   return summary

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-# plot_utils selects the Agg backend before pyplot is imported.
-from latent_jax.evaluation.plot_utils import save_figure
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from latent_jax.evaluation.plot_utils import finish_figure
+import matplotlib.pyplot as plt
+import numpy as np
 
 METRICS = ("neg_elbo", "recon", "kl", "active_units", "latent_knn_accuracy")
 
@@ -48,7 +47,7 @@ def _kl_axis(axis, weights) -> None:
 
 
 def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]], path: str
-                              ) -> str:
+                              ) -> plt.Figure:
   """One panel per metric against KL weight; a line per latent dim (mean
   over seeds) with the seeds' min-max as a band."""
   metrics = [m for m in METRICS if _by_dim_and_weight(rows, m)]
@@ -74,10 +73,11 @@ def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]], path: str
   figure.suptitle(f"Test metrics against KL weight (mean of {seeds} seed(s);"
                   " band: min-max over seeds)")
   figure.tight_layout()
-  return save_figure(figure, path)
+  return finish_figure(figure, path)
 
 
-def plot_rate_distortion(rows: Sequence[dict[str, Any]], path: str) -> str:
+def plot_rate_distortion(rows: Sequence[dict[str, Any]],
+                         path: str | None = None) -> plt.Figure:
   """Rate (KL, nats) against distortion (recon, nats) for every member;
   members of one latent dim joined in KL-weight order (seed means)."""
   figure, axis = plt.subplots(figsize=(6.0, 4.6))
@@ -104,12 +104,12 @@ def plot_rate_distortion(rows: Sequence[dict[str, Any]], path: str) -> str:
   axis.set_title("Rate-distortion plane (labels: KL weight)")
   axis.legend(title="latent dim", fontsize=8)
   figure.tight_layout()
-  return save_figure(figure, path)
+  return finish_figure(figure, path)
 
 
 def plot_reconstructions_per_cell(
     images: np.ndarray, cells: dict[tuple[int, float, int], np.ndarray],
-    path: str, cmap: str = "viridis") -> str:
+    path: str, cmap: str = "viridis") -> plt.Figure:
   """Test images (top row), then one row per (latent dim, KL weight) cell,
   decoded by the cell's first seed.
 
@@ -139,4 +139,4 @@ def plot_reconstructions_per_cell(
     axes_row[0].set_ylabel(label, rotation=0, ha="right", va="center",
                            fontsize=8)
   figure.suptitle("Reconstructions per cell (posterior means)")
-  return save_figure(figure, path)
+  return finish_figure(figure, path)

@@ -14,11 +14,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-# plot_utils selects the Agg backend before pyplot is imported.
-from latent_jax.evaluation.plot_utils import (decode_batch, save_figure,
+from latent_jax.evaluation.plot_utils import (decode_batch, finish_figure,
                                               scatter_by_label,
                                               scatter_subsample, show_image)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def line_path(start: np.ndarray, end: np.ndarray, steps: int = 9
@@ -73,11 +72,11 @@ def plot_trajectories(
     colour_values: np.ndarray,
     colour_name: str,
     paths: Sequence[tuple[str, np.ndarray]],
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     dims: tuple[int, int] | None = None,
     cmap: str = "viridis",
     categorical: bool = False,
-) -> str:
+) -> plt.Figure:
   """One row per (name, [S, D] path): latent scatter + decoded images.
 
   The scatter numbers the path's points like the images beside it, so each
@@ -96,7 +95,8 @@ def plot_trajectories(
     categorical: colour by class (legend) instead of a colorbar.
 
   Returns:
-    ``path`` as a string.
+    The Figure, left open for the caller (written to ``path`` as PNG
+    when given).
   """
   if not paths:
     raise ValueError("need at least one path")
@@ -139,4 +139,4 @@ def plot_trajectories(
     start += len(latent_path)
   fig.suptitle("Latent trajectories: the path (red, starting at the "
                "triangle) and the images decoded along it")
-  return save_figure(fig, path)
+  return finish_figure(fig, path)

@@ -11,11 +11,11 @@ import os
 from typing import Callable
 
 from latent_jax.evaluation.plot_utils import (MAX_POINTS, as_images,
-                                              save_figure, show_image)
+                                              finish_figure, show_image)
 
-import matplotlib.pyplot as plt  # noqa: E402  (plot_utils picks the backend)
-import numpy as np  # noqa: E402
-from matplotlib.gridspec import GridSpec  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.gridspec import GridSpec
 
 
 def _thin(num: int, seed: int = 0) -> np.ndarray:
@@ -43,9 +43,10 @@ def _scatter(ax, embedding, labels, label_name, categorical, size=3.0):
     plt.colorbar(drawn, ax=ax, label=label_name, fraction=0.046)
 
 
-def plot_embedding(embedding: np.ndarray, path: str | os.PathLike, *,
+def plot_embedding(embedding: np.ndarray,
+                   path: str | os.PathLike | None = None, *,
                    labels: np.ndarray | None = None, label_name: str = "",
-                   categorical: bool = True, title: str = "") -> str:
+                   categorical: bool = True, title: str = "") -> plt.Figure:
   """2-D scatter of an embedding coloured by a label (first 2 dims)."""
   embedding = np.asarray(embedding)
   if embedding.ndim != 2 or embedding.shape[1] < 2:
@@ -55,7 +56,7 @@ def plot_embedding(embedding: np.ndarray, path: str | os.PathLike, *,
   ax.set_title(title or f"embedding ({len(embedding)} points)")
   ax.set_xticks([])
   ax.set_yticks([])
-  return save_figure(fig, path)
+  return finish_figure(fig, path)
 
 
 def corner_grid(corners: np.ndarray, size: int = 10) -> np.ndarray:
@@ -115,11 +116,11 @@ def default_corners(embedding: np.ndarray, labels: np.ndarray | None = None,
 
 def plot_inverse_grid(embedding: np.ndarray,
                       invert: Callable[[np.ndarray], np.ndarray],
-                      path: str | os.PathLike, *,
+                      path: str | os.PathLike | None = None, *,
                       labels: np.ndarray | None = None,
                       label_name: str = "", categorical: bool = True,
                       corners: np.ndarray | None = None, size: int = 10,
-                      cmap: str = "gray", title: str = "") -> str:
+                      cmap: str = "gray", title: str = "") -> plt.Figure:
   """The umap-learn inverse_transform tutorial's figure: the embedding with
   grid points, next to the images those points invert to.
 
@@ -148,4 +149,4 @@ def plot_inverse_grid(embedding: np.ndarray,
     for col in range(size):
       ax = fig.add_subplot(layout[row, size + col])
       show_image(ax, images[row * size + col], cmap)
-  return save_figure(fig, path)
+  return finish_figure(fig, path)

@@ -15,6 +15,7 @@ import numpy as np
 
 from latent_jax.evaluation import embedding_metrics
 from latent_jax.evaluation.plot_utils import image_cmap
+from latent_jax.evaluation.progress import phase
 from latent_jax.evaluation.registry import (UMAP_FIGURES, UmapFigureInputs,
                                             check_figures, draw_figures)
 from latent_jax.umap import validation
@@ -61,23 +62,26 @@ def evaluate_reducer(reducer, test_images: np.ndarray, *,
   # The reducer's own checks: float32, finite, grey images gain a channel.
   images = validation.check_inputs(test_images, reducer.get_params())
 
-  started = time.perf_counter()
-  embedding = reducer.transform(images)
-  summary = {"transform_sec": time.perf_counter() - started}
-  summary.update(embedding_metrics.embedding_quality(images, embedding,
-                                                     scored))
-  summary["train_trustworthiness"] = embedding_metrics.trustworthiness(
-      reducer.training_data_, reducer.embedding_)
-  if reducer.training_data_ is not None:
+  with phase(f"transform and scores of {len(images)} test points"):
     started = time.perf_counter()
-    refined = reducer.transform(images, method="refine")
-    summary["refine_sec"] = time.perf_counter() - started
-    summary.update({f"refined_{name}": value for name, value in
-                    embedding_metrics.embedding_quality(
-                        images, refined, scored).items()})
+    embedding = reducer.transform(images)
+    summary = {"transform_sec": time.perf_counter() - started}
+    summary.update(embedding_metrics.embedding_quality(images, embedding,
+                                                       scored))
+  with phase("training trustworthiness"):
+    summary["train_trustworthiness"] = embedding_metrics.trustworthiness(
+        reducer.training_data_, reducer.embedding_)
+  if reducer.training_data_ is not None:
+    with phase("refined transform and scores"):
+      started = time.perf_counter()
+      refined = reducer.transform(images, method="refine")
+      summary["refine_sec"] = time.perf_counter() - started
+      summary.update({f"refined_{name}": value for name, value in
+                      embedding_metrics.embedding_quality(
+                          images, refined, scored).items()})
   if reducer.has_decoder:
-    with warnings.catch_warnings():  # test points outside the hull: expected
-      warnings.simplefilter("ignore")
+    with phase("inverse transform"), warnings.catch_warnings():
+      warnings.simplefilter("ignore")  # test points outside the hull
       decoded = reducer.inverse_transform(embedding, method="decoder")
     summary["inverse_mse"] = float(np.mean((decoded - images) ** 2))
   summary["mean_image_mse"] = float(np.mean(

@@ -1,6 +1,7 @@
 """Convolutional encoder trunk and decoder, configurable by channels and strides.
 
-Both work for any image size (8x8 digits, 28x28 MNIST, 36x36 heatmaps): the
+Both work for any image size (8x8 digits, 28x28 MNIST, 36x36 heatmaps, 32x32
+or 64x64 RGB) and channel count: the
 encoder computes its flattened size from the input shape, and the decoder
 starts from the smallest grid that its strides upsample to at least the output
 size, then centre-crops (36 -> 36 exactly for the Keras VAE-vs-AE heatmap
@@ -22,6 +23,24 @@ def _same_conv_size(size: int, stride: int) -> int:
   return math.ceil(size / stride)
 
 
+def encoder_output_hw(input_hw: Sequence[int], strides: Sequence[int],
+                      pool: Sequence[bool]) -> list[tuple[int, int]]:
+  """(H, W) after each conv layer (and its pool) of a `ConvEncoder`.
+
+  A 'SAME' conv with stride s maps n -> ceil(n / s); a 2x2 'VALID' pool
+  n -> n // 2. A size below 1 means the input is too small for the trunk.
+  """
+  height, width = (int(s) for s in input_hw)
+  sizes = []
+  for stride, pooled in zip(strides, pool):
+    height, width = (_same_conv_size(height, stride),
+                     _same_conv_size(width, stride))
+    if pooled:
+      height, width = height // 2, width // 2
+    sizes.append((height, width))
+  return sizes
+
+
 class ConvEncoder(nnx.Module):
   """Conv trunk: [B, H, W, C] images -> [B, hidden[-1]] features.
 
@@ -39,23 +58,21 @@ class ConvEncoder(nnx.Module):
     if not (len(features) == len(strides) == len(pool)):
       raise ValueError("features, strides and pool must have equal lengths, "
                        f"got {len(features)}, {len(strides)}, {len(pool)}.")
-    height, width, channels = input_shape
+    channels = input_shape[2]
     self.input_shape = tuple(int(s) for s in input_shape)
     self.pool = tuple(bool(p) for p in pool)
+    sizes = encoder_output_hw(input_shape[:2], strides, pool)
+    if min(min(hw) for hw in sizes) < 1:
+      raise ValueError(f"Input shape {tuple(input_shape)} is too small for "
+                       f"{len(sizes)} conv layers with strides {strides} "
+                       f"and pooling {pool}: use fewer downsampling layers.")
+    height, width = sizes[-1]
     convs = []
     in_channels = channels
-    for out_channels, stride, pooled in zip(features, strides, pool):
+    for out_channels, stride in zip(features, strides):
       convs.append(nnx.Conv(in_channels, out_channels, (3, 3),
                             strides=(stride, stride), padding="SAME",
                             rngs=rngs))
-      height, width = (_same_conv_size(height, stride),
-                       _same_conv_size(width, stride))
-      if pooled:
-        height, width = height // 2, width // 2
-      if height < 1 or width < 1:
-        raise ValueError(f"Input shape {tuple(input_shape)} is too small for "
-                         f"{len(convs)} conv layers with strides {strides} "
-                         f"and pooling {pool}: use fewer downsampling layers.")
       in_channels = out_channels
     self.convs = nnx.List(convs)
     self.flat_features = height * width * in_channels

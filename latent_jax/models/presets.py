@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Sequence
 from flax import nnx
 
 from latent_jax.models.autoencoders import AE, VAE
-from latent_jax.models.conv import ConvDecoder, ConvEncoder
+from latent_jax.models.conv import ConvDecoder, ConvEncoder, encoder_output_hw
 from latent_jax.models.mlp import MLPDecoder, MLPEncoder
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -37,6 +37,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         decoder=dict(start_features=32, features=(32, 16), strides=(2, 2),
                      hidden=()),
     ),
+    # 64x64 images (e.g. CelebA resized, RGB or grayscale): four stride-2
+    # convs, 64 -> 4, a 256-wide dense layer; the decoder mirrors it from a
+    # 4x4x128 grid. Takes 32x32 too (32 -> 2).
+    "conv64": dict(
+        family="conv",
+        encoder=dict(features=(32, 64, 128, 128), strides=(2, 2, 2, 2),
+                     pool=(False, False, False, False), hidden=(256,)),
+        decoder=dict(start_features=128, features=(128, 64, 32),
+                     strides=(2, 2, 2), hidden=(256,)),
+    ),
+    # Two hidden layers of 500 each way: the binarized-MNIST benchmark's MLP
+    # (experiments/configs/vae_binarized_mnist.py says which papers).
+    "mlp500": dict(
+        family="mlp",
+        encoder=dict(hidden=(500, 500)),
+        decoder=dict(hidden=(500, 500)),
+    ),
     # The Keras MLP-autoencoder notebook's model: 784-500-300-latent and back.
     "keras_mlp": dict(
         family="mlp",
@@ -58,6 +75,32 @@ def _check_arch(arch: str) -> dict[str, Any]:
     raise ValueError(f"Unknown model.arch {arch!r}; known presets: "
                      f"{sorted(PRESETS)}.")
   return PRESETS[arch]
+
+
+def check_input_shape(arch: str, input_shape: Sequence[int]) -> None:
+  """Raises ValueError when preset `arch` cannot take [H, W, C] images.
+
+  Checked before any model is built, so a mismatch names the config keys
+  rather than surfacing as a shape error in a compiled step.
+  """
+  preset = _check_arch(arch)
+  shape = tuple(int(s) for s in input_shape)
+  if len(shape) != 3 or min(shape) < 1:
+    raise ValueError(f"model.arch={arch!r} needs [H, W, C] images, got "
+                     f"shape {shape}.")
+  if preset["family"] != "conv":
+    return
+  encoder = preset["encoder"]
+  sizes = encoder_output_hw(shape[:2], encoder["strides"], encoder["pool"])
+  if min(min(hw) for hw in sizes) < 1:
+    fits = sorted(name for name, p in PRESETS.items() if p["family"] == "mlp"
+                  or min(min(hw) for hw in encoder_output_hw(
+                      shape[:2], p["encoder"]["strides"],
+                      p["encoder"]["pool"])) >= 1)
+    raise ValueError(
+        f"model.arch={arch!r} cannot take {shape[0]}x{shape[1]} images: its "
+        f"{len(sizes)} downsampling layers shrink them below one pixel. Use "
+        f"one of {fits} or resize with --config.data.image_size.")
 
 
 class EncoderDecoder(NamedTuple):

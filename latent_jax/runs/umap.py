@@ -25,15 +25,14 @@ from latent_jax.evaluation.registry import UMAP_FIGURES, select_figures
 from latent_jax.evaluation.umap_report import evaluate_reducer
 from latent_jax.train import distributed, runner, setup
 from latent_jax.train import workdir as workdir_lib
-from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train import workdir_lock
+from latent_jax.train.checkpointing import Checkpointer, restore_from_run
 from latent_jax.train.config_checks import validate_config
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
 from latent_jax.umap import validation
 from latent_jax.umap.estimator import ParametricUMAP
 
 REDUCER_DIR = "reducer"
-# A UMAP run is also defined by its graph and training settings.
-RUN_DEFINING_KEYS = (*workdir_lib.RUN_DEFINING_KEYS, "umap")
 # Estimator keywords that other config sections own.
 OWNED_ELSEWHERE = ("n_components", "encoder", "reconstruction_loss",
                    "random_state", "chunk_mode", "steps_per_call", "verbose")
@@ -79,17 +78,27 @@ def _evaluate(reducer: ParametricUMAP, dataset: Dataset, config, workdir: str,
   return summary
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict[str, Any]:
-  """Trains (or resumes) the parametric UMAP of `workdir`, then evaluates."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       init_from: str | None = None) -> dict[str, Any]:
+  """Trains (or resumes) the parametric UMAP of `workdir`, then evaluates.
+
+  `init_from`, the lock and when `config.json` is written: as for VAE runs
+  (`runs/vae.py`); the graph and layout are this config's own.
+  """
   distributed.initialize()  # a no-op unless launched as several processes
   validate(config)
-  workdir_lib.check_same_run(config.to_dict(), workdir, RUN_DEFINING_KEYS)
+  workdir_lib.check_init_from(init_from, workdir)
+  with workdir_lock.holding(workdir):
+    return _train_and_evaluate(config, workdir, init_from)
+
+
+def _train_and_evaluate(config, workdir: str, init_from: str | None):
+  record = workdir_lib.run_record(config, init_from)
+  workdir_lib.check_same_run(record, workdir)
   dataset = setup.load_configured_dataset(config)
   reducer = reducer_from_config(config)
   started = time.perf_counter()
   fit = reducer.prepare_fit(dataset.train_images)
-  workdir_lib.start_run(config, workdir, RUN_DEFINING_KEYS)
   logging.info("UMAP of %s: %d points, %d edges; %d init + %d UMAP steps. "
                "Setup: %s", dataset.name, len(fit.array),
                len(fit.edges.weight), fit.plan.init_steps,
@@ -98,11 +107,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   state = fit.init_state()
-  restored = checkpointer.restore_latest(state)
+  try:
+    restored = checkpointer.restore_latest(state)
+    if restored is None and init_from is not None:
+      state = state._replace(
+          params=restore_from_run(init_from, state).state.params)
+  except BaseException:
+    checkpointer.close()
+    raise
   if restored is not None:
     state = restored[0]
     logging.info("Resumed from the checkpoint at step %d.", int(state.step))
-  writer = MetricsWriter(workdir)
+  workdir_lib.write_config(record, workdir)  # every check has passed
+  writer = MetricsWriter(workdir, tensorboard=config.log.tensorboard)
   writer.truncate_after(int(state.step))
 
   def log(step, phase, means, steps_per_sec):

@@ -2,6 +2,7 @@
 
     train_and_evaluate(config, workdir)   # trains or resumes, then evaluates
     restore_run(workdir, member=i)        # a trained model, for notebooks
+    run_explorer(workdir)                 # its latent explorer (sliders)
     evaluate_workdir(workdir)             # eval.json and figures again
 
 The same command on the same workdir resumes from the latest checkpoint; a
@@ -25,19 +26,23 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from latent_jax import losses
 from latent_jax.data import Dataset
+from latent_jax.evaluation import explorer as explorer_lib
 from latent_jax.evaluation.metrics import make_evaluator, summarize
 from latent_jax.evaluation.registry import RUN_FIGURES, select_figures
 from latent_jax.evaluation.report import evaluate_and_plot
 from latent_jax.train import distributed, runner, setup, sharding
 from latent_jax.train import workdir as workdir_lib
-from latent_jax.train.checkpointing import Checkpointer
+from latent_jax.train import workdir_lock
+from latent_jax.train.checkpointing import Checkpointer, restore_from_run
 from latent_jax.train.chunk import TrainState, make_chunk
 from latent_jax.train.config_checks import validate_config
 from latent_jax.train.ensemble import (Member, ensemble_members, host_members,
                                        member_keys, member_slice,
                                        resolve_conv_batching, stack_members)
-from latent_jax.train.metrics_writer import MetricsWriter, read_records
+from latent_jax.train.metrics_writer import (MetricsWriter, TensorBoardWriter,
+                                             read_records)
 from latent_jax.train.optimizers import make_optimizer
 from latent_jax.train.step import (LOGGED, VAEInputs, init_ensemble_state,
                                    make_vae_update)
@@ -94,6 +99,7 @@ def _evaluate(model, dataset: Dataset, config, out_dir: str, step: int,
               figures, exploration, records) -> dict[str, float]:
   if not distributed.is_chief():
     figures = ()  # every process computes the metrics; one draws
+  board = TensorBoardWriter(out_dir, config.log.tensorboard)  # images
   summary = evaluate_and_plot(
       model, test_images=dataset.test_images,
       test_labels=dataset.test_labels, label_names=dataset.label_names,
@@ -104,7 +110,9 @@ def _evaluate(model, dataset: Dataset, config, out_dir: str, step: int,
       batch_size=config.eval.batch_size,
       key=jax.random.key(config.seed + 1), out_dir=out_dir,
       figures=figures, records=records, num_images=config.eval.num_images,
-      iwae_samples=config.eval.iwae_samples, exploration=exploration)
+      iwae_samples=config.eval.iwae_samples, exploration=exploration,
+      on_figure=board.figure_logger(step))
+  board.close()
   workdir_lib.write_eval(out_dir, step, summary)
   logging.info("Evaluation at step %d: %s", step,
                " ".join(f"{k}={v:.4g}" for k, v in summary.items()))
@@ -158,21 +166,33 @@ def _format_seconds(seconds: float) -> str:
   return f"{minutes}m{seconds:02d}s"
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       init_from: str | None = None) -> dict[str, Any]:
   """Trains (or resumes) the run in `workdir`, then evaluates it.
+
+  `init_from`: the workdir of another run whose latest good checkpoint's
+  parameters start this new run (a fresh optimiser state, step 0); its
+  shapes must match this config's model and optimiser. Every check
+  (config, same run, data, checkpoint) passes before `config.json` is
+  written; the workdir is locked for the call (`train/workdir_lock.py`).
 
   Returns the final test-set metrics (also in `<workdir>/eval.json`); for
   several members {"step", "members": [...]} (see `evaluate_members`).
   """
   distributed.initialize()  # a no-op unless launched as several processes
   validate(config)
-  workdir_lib.check_same_run(config.to_dict(), workdir)
+  workdir_lib.check_init_from(init_from, workdir)
+  with workdir_lock.holding(workdir):
+    return _train_and_evaluate(config, workdir, init_from)
+
+
+def _train_and_evaluate(config, workdir: str, init_from: str | None):
+  record = workdir_lib.run_record(config, init_from)
+  workdir_lib.check_same_run(record, workdir)
   members = ensemble_members(config)
   conv_batching = resolve_conv_batching(config.ensemble.conv_batching)
   dataset = setup.load_configured_dataset(config)
   setup.check_batch_size(config, dataset)
-  workdir_lib.start_run(config, workdir)
 
   mesh = sharding.make_mesh(config.train.batch_size, len(members),
                             config.ensemble.member_devices)
@@ -190,11 +210,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                           members, optimizer)
   state = sharding.shard_members(state, mesh)
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-  restored = checkpointer.restore_latest(state)
+  try:
+    restored = checkpointer.restore_latest(state)
+    if restored is None and init_from is not None:
+      params = restore_from_run(init_from, state).state.params
+      state = sharding.shard_members(state._replace(params=params), mesh)
+  except BaseException:
+    checkpointer.close()
+    raise
   if restored is not None:
     state = sharding.shard_members(restored[0], mesh)
     logging.info("Resumed from the checkpoint at step %d.", int(state.step))
-  writer = MetricsWriter(workdir)
+  workdir_lib.write_config(record, workdir)  # every check has passed
+  writer = MetricsWriter(workdir, tensorboard=config.log.tensorboard)
   writer.truncate_after(int(state.step))
 
   update = make_vae_update(
@@ -320,6 +348,32 @@ def restore_run(workdir: str, member: int | None = None) -> RestoredRun:
                      f"{len(run.members)} member(s).")
   nnx.update(run.model, run.params[member])
   return RestoredRun(run.config, run.dataset, run.model, run.step)
+
+
+def run_explorer(workdir: str, member: int | None = None,
+                 spread: float = explorer_lib.SPREAD
+                 ) -> explorer_lib.LatentExplorer:
+  """The latent explorer of a trained run: one slider per latent dim over
+  the test codes' mean +- `spread` std, the decoder's mean image beside.
+
+  Raises ValueError naming `workdir` if it holds no trained run (no
+  config.json or no checkpoint): there is no model to explore.
+  """
+  try:
+    run = restore_run(workdir, member)
+  except FileNotFoundError as error:
+    raise ValueError(f"Cannot explore {workdir}: {error}") from error
+  graphdef, params = nnx.split(run.model)
+  likelihood = run.config.loss.likelihood
+  embed = jax.jit(lambda p, x: nnx.merge(graphdef, p).embed(x))
+  decode = jax.jit(lambda p, z: losses.decoder_mean(
+      likelihood, nnx.merge(graphdef, p).decode(z)))
+  images, batch = run.dataset.test_images, run.config.eval.batch_size
+  codes = np.concatenate([np.asarray(embed(params, images[i:i + batch]))
+                          for i in range(0, len(images), batch)])
+  return explorer_lib.latent_explorer(
+      lambda z: np.asarray(decode(params, z)), run.model.latent_dim,
+      ranges=explorer_lib.code_ranges(codes, spread))
 
 
 def evaluate_workdir(workdir: str, figures=None,

@@ -170,9 +170,13 @@ class Chunk:
     if self.mode == "device_loop":
       self._loop.lower(state, inputs, jnp.int32(0)).compile()
       return
-    start = self._begin_carry.lower(state, inputs)
-    start.compile()
-    carry = (state, *jax.eval_shape(self._start, state, inputs))
+    start = self._begin_carry.lower(state, inputs).compile()
+    # The carry as the real call makes it: its shapes with the shardings
+    # `_begin_carry` gives them (a different sharding would recompile).
+    carry = (state, *jax.tree.map(
+        lambda shape, sharding: jax.ShapeDtypeStruct(
+            shape.shape, shape.dtype, sharding=sharding),
+        jax.eval_shape(self._start, state, inputs), start.output_shardings))
     self._step.lower(carry, inputs).compile()
     self._finish.lower(carry, jnp.int32(0)).compile()
 

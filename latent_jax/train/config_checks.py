@@ -4,8 +4,10 @@ its own sections are checked by its run (latent_jax/runs)."""
 
 from __future__ import annotations
 
+import math
+
 from latent_jax import losses
-from latent_jax.data import DATASETS
+from latent_jax.data import DATASETS, is_dataset_name
 from latent_jax.data.dataset import SPLITS
 from latent_jax.models.presets import PRESETS
 from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
@@ -30,9 +32,26 @@ def _one_of(config, key: str, allowed) -> None:
     _fail(key, value, f"must be one of {sorted(allowed)}.")
 
 
+def check_finite(section, prefix: str = "") -> None:
+  """Raises ValueError naming the first float (or float in a list) that is
+  NaN or infinite, in any section: such a setting never trains sensibly and
+  would poison the saved state."""
+  for key, value in section.items():
+    name = f"{prefix}{key}"
+    if hasattr(value, "items"):
+      check_finite(value, f"{name}.")
+      continue
+    for item in value if isinstance(value, (list, tuple)) else (value,):
+      if isinstance(item, float) and not math.isfinite(item):
+        _fail(name, value, "must be a finite number.")
+
+
 def validate_config(config) -> None:
   """Raises ValueError naming the first invalid key."""
-  _one_of(config, "data.name", DATASETS)
+  check_finite(config)
+  if not is_dataset_name(config.data.name):
+    _fail("data.name", config.data.name, f"must be one of {sorted(DATASETS)}"
+          " or tfds:<name>.")
   _one_of(config, "data.split", SPLITS)
   test_fraction = config.data.test_fraction
   if not 0.0 < test_fraction < 1.0:

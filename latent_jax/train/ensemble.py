@@ -22,20 +22,72 @@ slower than the M convolutions one after another (docs/benchmarks.md).
 everything else but gives those convolutions a batching rule that emits one
 ordinary convolution per member inside the same program. GPUs and TPUs run
 grouped convolutions natively ("grouped", the default there).
+
+That rule walks jaxprs with JAX APIs that change between releases
+(`jax.extend.core`, equation contexts, the `jit` primitive's params), so it
+runs only on the JAX releases it is tested with (`PER_MEMBER_JAX`): on any
+other, or when one of those APIs is missing (`PER_MEMBER_PROBLEM`, found at
+import without compiling anything), "per_member" warns and falls back to
+"grouped", which is slower on CPU but correct.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.extend import core as jax_core
+
+try:
+  from jax.extend import core as jax_core
+except ImportError:  # a JAX without it: PER_MEMBER_PROBLEM says so.
+  jax_core = None
 
 CONV_BATCHING = ("auto", "per_member", "grouped")
+# The JAX releases the per-member rule is tested on: [lowest, first untested).
+PER_MEMBER_JAX = ((0, 10, 0), (0, 11, 0))
+
+
+def per_member_problem(version: str | None = None) -> str | None:
+  """Why the per-member rule cannot run on this JAX, or None if it can.
+
+  Checks that `version` (default: the installed `jax.__version__`) lies in
+  `PER_MEMBER_JAX` and that every API the rule calls exists; nothing is
+  traced or compiled, so this is cheap enough to run at import.
+  """
+  version = jax.__version__ if version is None else version
+  low, high = PER_MEMBER_JAX
+  match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+  release = tuple(int(part) for part in match.groups()) if match else None
+  tested = ".".join(map(str, low)) + " <= jax < " + ".".join(map(str, high))
+  if release is None or not low <= release < high:
+    return f"JAX {version} is outside the tested range {tested}"
+  needed = {
+      "jax.extend.core.Literal": getattr(jax_core, "Literal", None),
+      "jax.lax.conv_general_dilated_p": getattr(
+          lax, "conv_general_dilated_p", None),
+      "jax.custom_batching.custom_vmap": getattr(
+          getattr(jax, "custom_batching", None), "custom_vmap", None),
+      "jax.make_jaxpr": getattr(jax, "make_jaxpr", None),
+      "jax.extend.core.Primitive.get_bind_params": getattr(
+          getattr(jax_core, "Primitive", None), "get_bind_params", None),
+  }
+  missing = [name for name, api in needed.items() if api is None]
+  eqn = getattr(jax_core, "JaxprEqn", None)
+  if "ctx" not in (*getattr(eqn, "__slots__", ()),
+                   *getattr(eqn, "__dataclass_fields__", ())):
+    missing.append("jax.extend.core.JaxprEqn.ctx")
+  if missing:
+    return f"JAX {version} lacks {', '.join(missing)}"
+  return None
+
+
+PER_MEMBER_PROBLEM = per_member_problem()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +139,22 @@ def resolve_platform_mode(key: str, mode: str, choices: Sequence[str],
 
 
 def resolve_conv_batching(mode: str, platform: str | None = None) -> str:
-  """"auto" -> "per_member" on CPU, "grouped" on GPU/TPU (module doc)."""
-  return resolve_platform_mode("ensemble.conv_batching", mode, CONV_BATCHING,
+  """"auto" -> "per_member" on CPU, "grouped" on GPU/TPU (module doc).
+
+  "per_member" becomes "grouped", with a warning naming the JAX version,
+  when `PER_MEMBER_PROBLEM` says this JAX cannot run its batching rule.
+  """
+  mode = resolve_platform_mode("ensemble.conv_batching", mode, CONV_BATCHING,
                                "per_member", "grouped", platform)
+  if mode == "per_member" and PER_MEMBER_PROBLEM is not None:
+    warnings.warn(
+        f"ensemble.conv_batching='per_member' is unavailable: "
+        f"{PER_MEMBER_PROBLEM}. Using 'grouped' (plain jax.vmap), which is "
+        "correct but slower on CPU; install a tested JAX (constraints.txt) "
+        "or set --config.ensemble.conv_batching=grouped to silence this.",
+        RuntimeWarning, stacklevel=2)
+    return "grouped"
+  return mode
 
 
 def stack_members(trees: Sequence[Any]) -> Any:
@@ -125,7 +190,7 @@ def member_keys(config, members: Sequence[Member]) -> MemberKeys:
 
 # --- vmap with one ordinary convolution per member ---------------------------
 
-_CONV = lax.conv_general_dilated_p
+_CONV = getattr(lax, "conv_general_dilated_p", None)
 
 
 def _conv_per_member(params: dict[str, Any]) -> Callable:

@@ -6,9 +6,16 @@ It owns when things happen; the run that calls it owns what they do:
   checkpoint boundary or `steps_per_call` steps;
 - cadence: `is_time(step, every, total)` (a task is due every `every` steps
   and at the end), the one rule for logging, evaluation and checkpoints;
+- compilation first: every chunk program still to run is compiled before
+  the first step, logged as "compiling ..." with its time, so the first
+  steps/s and ETA measure training only;
 - the NaN stop: a non-finite watched metric stops training naming the step,
   the metric and the member; the last checkpoint, saved before that step,
   is kept, since checkpoints are only written after finite chunks;
+- only finite state is saved: before every save the parameters and the
+  optimiser state are checked finite on the device (one fused reduction;
+  one boolean per part reaches the host), else training stops as the NaN
+  stop does, keeping the last good checkpoint;
 - SIGTERM: the current chunk stops within a few steps (dispatch mode) or at
   its end (device loop), a checkpoint is written, and `Preempted` is raised
   (entry points exit 143, as schedulers expect of a preempted job).
@@ -25,7 +32,10 @@ import threading
 import time
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from latent_jax.train import distributed
 from latent_jax.train.checkpointing import Checkpointer
@@ -37,7 +47,39 @@ class Preempted(Exception):
 
 
 class NonFiniteLossError(FloatingPointError):
-  """A watched loss term or the gradient became NaN/Inf."""
+  """A watched loss term, the gradient, the parameters or the optimiser
+  state became NaN/Inf."""
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  # One reduction over every float leaf, concatenated: it compiles several
+  # times faster than one reduction per leaf, at the same run time.
+  leaves = [leaf.ravel() for leaf in jax.tree.leaves(tree)
+            if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+  return (jnp.all(jnp.isfinite(jnp.concatenate(leaves))) if leaves
+          else jnp.bool_(True))
+
+
+@jax.jit
+def finite_parts(state: TrainState) -> jax.Array:
+  """[2] bool on the device: (params finite, optimiser state finite)."""
+  return jnp.stack([_all_finite(state.params), _all_finite(state.opt_state)])
+
+
+def _precompile(state: TrainState, phases: Sequence["Phase"],
+                check_state: bool) -> None:
+  """Compiles the chunks of `phases` (and the finite check), logging the
+  time, so the first chunk's rate (and the ETA) leaves compilation out."""
+  started = time.perf_counter()
+  logging.info("compiling %s ...", ", ".join(p.name for p in phases))
+  done = []
+  for phase in phases:
+    if not any(phase.chunk is chunk for chunk in done):
+      phase.chunk.precompile(state, phase.inputs)
+      done.append(phase.chunk)
+  if check_state:
+    finite_parts.lower(state).compile()
+  logging.info("compiling done in %.1f s.", time.perf_counter() - started)
 
 
 def is_time(step: int, every: int, total: int) -> bool:
@@ -136,10 +178,24 @@ def train(state: TrainState, phases: Sequence[Phase], cadence: Cadence, *,
   pending_steps, pending_seconds = 0, 0.0
 
   def save(at_step: int) -> None:
-    if checkpointer is not None:
-      meta = hooks.checkpoint_meta(at_step) if hooks.checkpoint_meta else {}
-      checkpointer.save(at_step, state, {"step": at_step, **meta})
+    if checkpointer is None:
+      return
+    finite = np.asarray(distributed.fetch(finite_parts(state)))
+    if not finite.all():
+      parts = [name for name, ok in zip(("parameters", "optimiser state"),
+                                        finite) if not ok]
+      checkpointer.wait()
+      raise NonFiniteLossError(
+          f"Non-finite {' and '.join(parts)} after step {at_step}; training "
+          f"stopped. The last good checkpoint (step "
+          f"{checkpointer.latest_step()}) is kept in "
+          f"{checkpointer.directory}. {advice}".strip())
+    meta = hooks.checkpoint_meta(at_step) if hooks.checkpoint_meta else {}
+    checkpointer.save(at_step, state, {"step": at_step, **meta})
 
+  if step < total:
+    _precompile(state, [p for p in phases if step < p.end],
+                checkpointer is not None)
   signals = sigterm_flag() if stop_on_sigterm else contextlib.nullcontext()
   with signals as sigterm:
     should_stop = sigterm.is_set if sigterm is not None else None

@@ -7,24 +7,42 @@ import dataclasses
 import numpy as np
 from flax import nnx
 
-from latent_jax.data import Dataset, load_dataset
+from latent_jax.data import (Dataset, check_likelihood, dataset_options,
+                             load_dataset)
 from latent_jax.models import build_model
+from latent_jax.models.presets import PRESETS, check_input_shape
+
+# config.data fields that load_dataset takes itself or that apply after it.
+_LOADER_ARGS = frozenset({"name", "test_fraction", "cache_dir", "max_train",
+                          "max_test"})
 
 
 def load_configured_dataset(config) -> Dataset:
-  """The dataset named by `config.data`, split by `config.seed`.
+  """The dataset named by `config.data`, split by `config.seed`, checked
+  against the config before any model is built or compiled.
 
-  `data.max_train` / `data.max_test` keep a random subset (drawn from
-  `config.seed`, in split order) of each split.
+  Every other `config.data` field that is not None is passed to the loader
+  when it takes an option of that name (`dataset_options`); one it does not
+  take is an error naming the field. `data.max_train` / `data.max_test`
+  keep a random subset (drawn from `config.seed`, in split order) of each
+  split. Then the images must suit `loss.likelihood` (`check_likelihood`)
+  and `model.arch` (`check_input_shape`).
   """
+  name = config.data.name
+  allowed = dataset_options(name)
   options = {}
-  for field in ("classes", "data_dir"):
-    if config.data[field] is not None:
-      value = config.data[field]
-      options[field] = tuple(value) if field == "classes" else value
-  if config.data.split != "random":  # only datasets without official splits
-    options["split"] = config.data.split
-  dataset = load_dataset(config.data.name, seed=config.seed,
+  for field, value in config.data.items():
+    if field in _LOADER_ARGS or value is None:
+      continue
+    if field == "split" and value == "random":  # every split's default
+      continue
+    if field not in allowed and field != "split":
+      raise ValueError(
+          f"Invalid config value data.{field}={value!r}: dataset {name!r} "
+          f"takes no {field!r} (it takes: {', '.join(allowed) or 'none'}); "
+          f"unset it.")
+    options[field] = tuple(value) if isinstance(value, list) else value
+  dataset = load_dataset(name, seed=config.seed,
                          test_fraction=config.data.test_fraction,
                          cache_dir=config.data.cache_dir, **options)
   rng = np.random.default_rng(config.seed)
@@ -36,7 +54,11 @@ def load_configured_dataset(config) -> Dataset:
       keep = np.sort(rng.choice(len(images), size=limit, replace=False))
       limits[f"{split}_images"] = images[keep]
       limits[f"{split}_labels"] = getattr(dataset, f"{split}_labels")[keep]
-  return dataclasses.replace(dataset, **limits) if limits else dataset
+  dataset = dataclasses.replace(dataset, **limits) if limits else dataset
+  check_likelihood(dataset, config.loss.likelihood)
+  if config.model.arch in PRESETS:  # an unknown name: validate_config's
+    check_input_shape(config.model.arch, dataset.image_shape)
+  return dataset
 
 
 def check_batch_size(config, dataset: Dataset) -> None:

@@ -1,10 +1,9 @@
-"""TFDS datasets: offline failure with guidance, and reading a prepared
-array_record MNIST without TensorFlow."""
+"""TFDS datasets: offline failure with guidance, reading a prepared
+array_record MNIST without TensorFlow, `tfds:<name>` (feature keys from the
+real builders' features, a fake binarized MNIST, resizing, bad names)."""
 
 from __future__ import annotations
 
-import io
-import os
 import time
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from latent_jax import data
 from latent_jax.data import tfds_datasets
+from tests.data.fake_tfds import write_fake_prepared
 
 
 def test_mnist_offline_fails_fast_with_guidance(tmp_path, monkeypatch):
@@ -33,51 +33,8 @@ def test_mnist_offline_fails_fast_with_guidance(tmp_path, monkeypatch):
   )
 
 
-def _write_fake_prepared_mnist(
-    data_dir, sizes: dict[str, int]
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-  """Writes an array_record MNIST as `tfds build` would, without TensorFlow."""
-  import PIL.Image
-  import tensorflow_datasets as tfds
-  from array_record.python.array_record_module import ArrayRecordWriter
-  from tensorflow_datasets.core import naming, splits
-  from tensorflow_datasets.proto import tf_example_pb2
-
-  builder = tfds.builder("mnist", data_dir=data_dir, file_format="array_record")
-  builder.data_path.mkdir(parents=True, exist_ok=True)
-  rng = np.random.default_rng(0)
-  written, infos = {}, []
-  for split, size in sizes.items():
-    images = rng.integers(0, 256, (size, 28, 28, 1), dtype=np.uint8)
-    labels = np.arange(size) % 10
-    template = naming.ShardedFileTemplate(
-        data_dir=builder.data_path,
-        dataset_name="mnist",
-        split=split,
-        filetype_suffix="array_record",
-    )
-    path = os.fspath(template.sharded_filepath(shard_index=0, num_shards=1))
-    writer = ArrayRecordWriter(path, "group_size:1")
-    for image, label in zip(images, labels):
-      png = io.BytesIO()
-      PIL.Image.fromarray(image[..., 0]).save(png, format="PNG")
-      example = tf_example_pb2.Example()
-      example.features.feature["image"].bytes_list.value.append(png.getvalue())
-      example.features.feature["label"].int64_list.value.append(int(label))
-      writer.write(example.SerializeToString())
-    writer.close()
-    infos.append(
-        splits.SplitInfo(
-            name=split,
-            shard_lengths=[size],
-            num_bytes=os.path.getsize(path),
-            filename_template=template,
-        )
-    )
-    written[split] = (images, labels)
-  builder.info.set_splits(splits.SplitDict(infos))
-  builder.info.write_to_directory(builder.data_path)
-  return written
+def _write_fake_prepared_mnist(data_dir, sizes):
+  return write_fake_prepared(data_dir, "mnist", sizes)
 
 
 def test_mnist_reads_prepared_array_record_without_tensorflow(tmp_path):
@@ -108,3 +65,52 @@ def test_mnist_reads_prepared_array_record_without_tensorflow(tmp_path):
         np.all(train_images / np.float32(255) == image, axis=(1, 2, 3))
     )
     assert matches.size == 1 and train_labels[matches[0]] == label
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("cifar10", ("image", "label")), ("svhn_cropped", ("image", "label")),
+    ("binarized_mnist", ("image", None)), ("celeb_a", ("image", None)),
+    ("mnist", ("image", "label")),
+])
+def test_feature_keys_of_the_real_builders(name, keys, tmp_path):
+  import tensorflow_datasets as tfds
+
+  builder = tfds.builder(name, data_dir=str(tmp_path))  # info only, no data
+  assert tuple(tfds_datasets.feature_keys(name, builder.info.features)) == keys
+
+
+def test_generic_tfds_name_reads_mnist_and_resizes_to_rgb(tmp_path):
+  written = _write_fake_prepared_mnist(tmp_path, {"train": 20, "test": 10})
+  same = data.load_dataset("tfds:mnist", seed=0, data_dir=str(tmp_path))
+  np.testing.assert_array_equal(same.train_images,
+                                written["train"][0] / np.float32(255))
+  assert same.categorical == (True,)
+  rgb = data.load_dataset("tfds:mnist", seed=0, data_dir=str(tmp_path),
+                          image_size=32, color="rgb")
+  assert rgb.image_shape == (32, 32, 3)
+  # Pillow as the reference: bilinear resize of the same image, grey -> RGB.
+  import PIL.Image
+
+  expected = np.asarray(PIL.Image.fromarray(written["test"][0][3, ..., 0])
+                        .convert("RGB").resize((32, 32),
+                                               PIL.Image.BILINEAR))
+  np.testing.assert_array_equal(rgb.test_images[3] * 255, expected)
+
+
+def test_binarized_mnist_keeps_0_1_pixels_and_has_an_index_label(tmp_path):
+  written = write_fake_prepared(tmp_path, "binarized_mnist",
+                                {"train": 12, "test": 6}, binary=True)
+  ds = data.load_dataset("tfds:binarized_mnist", seed=0,
+                         data_dir=str(tmp_path))
+  np.testing.assert_array_equal(ds.test_images, written["test"][0])
+  assert ds.label_names == ("index",) and ds.categorical == (False,)
+  with pytest.raises(ValueError, match="no class label"):
+    data.load_dataset("tfds:binarized_mnist", seed=0, data_dir=str(tmp_path),
+                      classes=(1,))
+
+
+def test_unknown_tfds_name_is_unavailable_with_close_names(tmp_path):
+  with pytest.raises(data.DatasetUnavailableError, match="close: cifar10"):
+    data.load_dataset("tfds:cifar1", seed=0, data_dir=str(tmp_path))
+  assert data.is_dataset_name("tfds:cifar10")
+  assert not data.is_dataset_name("tfds:") and not data.is_dataset_name("x")

@@ -3,11 +3,12 @@ that records its calls, and the check every drawn figure passes."""
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # the tests draw headless, as the entry points do
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from latent_jax.evaluation.exploration import LatentContext  # noqa: E402
 
@@ -62,19 +63,21 @@ def fake_decoder():
 
 @pytest.fixture(scope="session")
 def check_figure():
-  """`check_figure(path, expected=None, min_side=100)`: asserts the function
-  returned `expected` (when given), the PNG is readable, between min_side and
-  5,000 pixels a side and not blank, and that no figure was left open;
-  returns the image."""
+  """`check_figure(figure, path, min_side=100)`: asserts the function
+  returned an open matplotlib Figure (the caller owns it) that it also wrote
+  to `path` as a readable PNG, between min_side and 5,000 pixels a side and
+  not blank; closes it and asserts no other figure was left open; returns
+  the image."""
 
-  def check(path, expected=None, min_side=100):
-    if expected is not None:
-      assert path == str(expected)
-    image = mpimg.imread(path)
+  def check(figure, path, min_side=100):
+    assert isinstance(figure, Figure), f"expected a Figure, got {figure!r}"
+    assert plt.fignum_exists(figure.number), "the returned figure was closed"
+    plt.close(figure)
+    assert len(plt.get_fignums()) == 0, "another figure was left open"
+    image = mpimg.imread(str(path))
     assert (image.ndim == 3 and min(image.shape[:2]) >= min_side
             and max(image.shape[:2]) < 5000)
     assert image[..., :3].std() > 0.02, "figure looks blank"
-    assert len(plt.get_fignums()) == 0, "figure was not closed"
     return image
 
   return check

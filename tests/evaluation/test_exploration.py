@@ -4,10 +4,11 @@ planes; every exploration figure renders; any 2-D view plugs in."""
 import os
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from latent_jax.evaluation import exploration
+from latent_jax.evaluation import exploration, view_figures
 from latent_jax.evaluation.exploration import (ExplorationOptions,
                                                draw_figure, plan_exploration)
 from latent_jax.evaluation.trajectories import path_plane
@@ -79,19 +80,26 @@ def test_every_exploration_figure_renders(tmp_path, dim, latent_context,
   plan = plan_exploration(None, context)
   decode = fake_decoder(8)
 
-  for name in exploration.FIGURES:
+  draws = {name: draw_figure for name in exploration.FIGURES}
+  draws.update({name: view_figures.draw_view for name in view_figures.FIGURES
+                if name != "latent_tsne"})  # test_view_figures draws it
+  for name, draw in draws.items():
     if dim == 4 and name == "latent_umap":
       continue  # fitting a UMAP is slow; the 2-D context covers it
     path = str(tmp_path / f"{name}.png")
-    written = draw_figure(name, plan, context, decode, path, "gray")
+    figure = draw(name, plan, context, decode, path, "gray")
     if dim == 1 and name in ("manifold", "latent_pca", "latent_umap"):
-      assert written is None and not os.path.exists(path)  # needs 2 dims
+      assert figure is None and not os.path.exists(path)  # needs 2 dims
       continue
-    assert written == path
+    assert plt.fignum_exists(figure.number)  # returned open, for notebooks
+    plt.close(figure)
     image = mpimg.imread(path)
     assert image[..., :3].std() > 0.02, name
+  assert not plt.get_fignums()
   with pytest.raises(ValueError, match="Unknown exploration figure"):
     draw_figure("nope", plan, context, decode, str(tmp_path / "x.png"))
+  with pytest.raises(ValueError, match="Unknown view figure"):
+    view_figures.draw_view("nope", plan, context, decode)
 
 
 def test_any_view_plugs_in_with_its_own_project_and_invert(tmp_path,
@@ -111,9 +119,9 @@ def test_any_view_plugs_in_with_its_own_project_and_invert(tmp_path,
 
   decode = fake_decoder(8)
   out = str(tmp_path / "view.png")
-  assert exploration.draw_projection_view(
+  plt.close(view_figures.draw_projection_view(
       decode, context, plan, project, invert, out, method="toy",
-      inverse_name="toy inverse") == out
+      inverse_name="toy inverse"))
   # The line ends at the class-2 prototype, mapped by this view's project.
   prototype = context.codes[context.labels[:, 0] == 2].mean(0)
   np.testing.assert_allclose(project(decode.calls[0][-1:]),

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -140,12 +143,47 @@ def test_latent_codes_continuous_and_categorical(tmp_path, d, check_figure):
   )
 
 
+def test_figures_without_a_path_are_returned_and_write_nothing(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  figure = figures.plot_samples(_gauss_images(4))
+  assert figure.axes and plt.fignum_exists(figure.number)
+  plt.close(figure)
+  assert not list(tmp_path.iterdir())
+
+
+def test_no_module_selects_a_backend():
+  # Notebooks keep their inline backend: only experiments/ selects Agg.
+  root = os.path.join(os.path.dirname(__file__), "..", "..", "latent_jax")
+  offenders = [path for path in glob.glob(f"{root}/**/*.py", recursive=True)
+               if "matplotlib.use(" in open(path).read()]
+  assert offenders == []
+
+
+def test_wrong_shapes_name_the_argument():
+  codes = np.zeros((10, 3))
+  with pytest.raises(ValueError, match="labels must be .*N=10"):
+    figures.plot_latent_codes(codes, np.zeros((9, 1)), ["a"])
+  with pytest.raises(ValueError, match="label_names"):
+    figures.plot_latent_codes(codes, np.zeros((10, 2)), ["a"])
+  with pytest.raises(ValueError, match="codes must be"):
+    figures.plot_latent_codes(np.zeros(10), np.zeros(10), ["a"])
+  with pytest.raises(ValueError, match="categorical"):
+    figures.plot_latent_codes(codes, np.zeros(10), ["a"],
+                              categorical=[True, False])
+  with pytest.raises(ValueError, match="originals must be"):
+    figures.plot_reconstructions(np.zeros((2, 3)), np.zeros((2, 3)))
+  assert len(plt.get_fignums()) == 0
+
+
 def test_latent_codes_is_deterministic(tmp_path):
   rng = np.random.default_rng(0)
   codes, labels = rng.normal(size=(7000, 2)), rng.uniform(size=(7000, 1))
-  a = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "a.png"))
-  b = figures.plot_latent_codes(codes, labels, ["c"], str(tmp_path / "b.png"))
-  assert np.array_equal(mpimg.imread(a), mpimg.imread(b))
+  for name in ("a", "b"):
+    plt.close(figures.plot_latent_codes(codes, labels, ["c"],
+                                        tmp_path / f"{name}.png"))
+  assert np.array_equal(mpimg.imread(tmp_path / "a.png"),
+                        mpimg.imread(tmp_path / "b.png"))
 
 
 def test_traversals_single_batched_decode(tmp_path, check_figure,

@@ -21,11 +21,10 @@ def test_pca_matches_scikit_learn(shape):
   reference = PCA(n_components=2).fit(points)
   np.testing.assert_allclose(ours.explained_variance_ratio,
                              reference.explained_variance_ratio_, rtol=1e-9)
-  # Components agree up to sign; so do the projections, column by column.
-  signs = np.sign((ours.components * reference.components_).sum(1))
-  np.testing.assert_allclose(ours.components * signs[:, None],
-                             reference.components_, atol=1e-9)
-  np.testing.assert_allclose(ours.project(points) * signs,
+  # Signs too: both follow svd_flip (largest loading positive).
+  np.testing.assert_allclose(ours.components, reference.components_,
+                             atol=1e-9)
+  np.testing.assert_allclose(ours.project(points),
                              reference.transform(points), atol=1e-8)
   with pytest.raises(ValueError, match="n_components"):
     fit_pca(points, shape[1] + 1)
@@ -87,15 +86,21 @@ def test_latent_view_figure_decodes_once(tmp_path, categorical, fake_decoder,
   pca = fit_pca(codes, 2)
   decode = fake_decoder()
   out = tmp_path / "view.png"
-  assert plot_latent_view(
+  figure = plot_latent_view(
       decode, codes, labels, "label", pca.project,
       nearest_code_inverse(codes, pca.project(codes)), [-2, 0], [2, 0], out,
-      steps=5, categorical=categorical, line_name="test") == str(out)
+      steps=5, categorical=categorical, line_name="test")
   assert [call.shape for call in decode.calls] == [(5, 3)]
-  check_figure(str(out))
+  check_figure(figure, out)
   with pytest.raises(ValueError, match=r"\[N, 2\]"):
     plot_latent_view(decode, codes, labels, "label", lambda c: c, pca.invert,
                      [0, 0], [1, 1], tmp_path / "bad.png")
+  with pytest.raises(ValueError, match="colour_values must be"):
+    plot_latent_view(decode, codes, labels[:-1], "label", pca.project,
+                     pca.invert, [0, 0], [1, 1])
+  with pytest.raises(ValueError, match="codes must be"):
+    plot_latent_view(decode, codes[:, 0], labels, "label", pca.project,
+                     pca.invert, [0, 0], [1, 1])
 
 
 def test_pca_image_baseline_matches_scikit_learn():
@@ -122,12 +127,15 @@ def test_run_comparison_with_a_baseline_column(tmp_path, fake_decoder,
   decode = fake_decoder()
   grids = [decode(rng.normal(size=(9, 2))) for _ in range(3)]
   out = tmp_path / "compare.png"
-  exploration_figures.plot_run_comparison(
+  check_figure(exploration_figures.plot_run_comparison(
       ["vae", "ae", "pca_2d"], codes, labels, "digit", errors, grids, out,
       axis_names=[None, None, ("PC1", "PC2")],
       grid_titles=["shared grid", "shared grid", "PCA inverse"],
-      categorical=True)
-  check_figure(str(out))
+      categorical=True), out)
+  with pytest.raises(ValueError, match=r"labels\[1\] must be \[N\]"):
+    exploration_figures.plot_run_comparison(
+        ["vae", "ae", "pca_2d"], codes, [labels[0], labels[0][:-1],
+                                         labels[0]], "digit", errors, grids)
   with pytest.raises(ValueError, match="one entry per run"):
     exploration_figures.plot_run_comparison(
         ["vae", "ae", "pca_2d"], codes, labels, "digit", errors, grids, out,

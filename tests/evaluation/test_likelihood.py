@@ -1,5 +1,6 @@
-"""IWAE against the closed-form likelihood of a linear-Gaussian model; the
-active-unit count against a known answer."""
+"""IWAE against the closed-form likelihood of a linear-Gaussian model, in
+sample chunks against the unchunked bound; the active-unit count against a
+known answer."""
 
 import math
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from latent_jax.evaluation.likelihood import active_units, iwae_nll
+from latent_jax.evaluation.likelihood import active_units, iwae_nll, sample_chunks
 
 SIGMA = 0.5
 
@@ -91,3 +92,14 @@ def test_active_units_counts_dims_whose_means_vary():
   rng = np.random.default_rng(0)
   means = rng.normal(size=(5000, 4)) * np.array([1.0, 0.05, 0.3, 0.001])
   assert active_units(means) == 2  # variances 1, 0.0025, 0.09, 1e-6
+
+
+def test_iwae_in_sample_chunks_equals_the_unchunked_bound():
+  model = LinearGaussian(mean_shift=0.6, log_variance_shift=0.8)
+  x = _data(model, n=20)
+  whole = iwae_nll(model, x, jax.random.key(3), 50, "gaussian", SIGMA)
+  for chunk in (7, 25):  # a padded last chunk, and equal chunks
+    chunked = iwae_nll(model, x, jax.random.key(3), 50, "gaussian", SIGMA,
+                       samples_per_chunk=chunk)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+  assert sample_chunks(5000, 4096) == 2500 and sample_chunks(50, 4096) == 50

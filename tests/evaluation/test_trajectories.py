@@ -1,6 +1,7 @@
 """Latent paths: closed-form geometry, and the figure decodes them once."""
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -37,8 +38,7 @@ def test_trajectory_figure_decodes_every_path_in_one_call(tmp_path,
   paths = [("line", line_path(codes[0], codes[1], 6)),
            ("rotation", rotation_path(codes[1], steps=4))]
   out = tmp_path / "traj.png"
-  assert plot_trajectories(decode, codes, codes[:, 2], "c", paths,
-                           out) == str(out)
+  plt.close(plot_trajectories(decode, codes, codes[:, 2], "c", paths, out))
   assert len(decode.calls) == 1 and decode.calls[0].shape == (10, 3)
   assert mpimg.imread(out)[..., :3].std() > 0.02
   with pytest.raises(ValueError, match="path"):

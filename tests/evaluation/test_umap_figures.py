@@ -1,6 +1,7 @@
 """Embedding figures: the umap-learn inverse_transform tutorial's corner grid,
 default corners, PNGs."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -46,7 +47,7 @@ def test_figures_write_non_blank_pngs(tmp_path, non_blank_png):
   rng = np.random.default_rng(0)
   embedding = rng.normal(size=(200, 2)).astype(np.float32)
   labels = rng.integers(0, 5, 200)
-  paths = [
+  drawn = [
       umap_figures.plot_embedding(embedding, tmp_path / "a.png",
                                   labels=labels, label_name="digit"),
       umap_figures.plot_embedding(embedding, tmp_path / "b.png",
@@ -56,8 +57,10 @@ def test_figures_write_non_blank_pngs(tmp_path, non_blank_png):
           embedding, lambda p: np.tile(p[:, :1, None], (1, 6, 6)) % 1.0,
           tmp_path / "c.png", labels=labels),
   ]
-  for path in paths:
-    assert non_blank_png(path)
+  for figure in drawn:
+    plt.close(figure)
+  for name in "abc":
+    assert non_blank_png(tmp_path / f"{name}.png")
 
 
 def test_bad_shapes_are_rejected(tmp_path):

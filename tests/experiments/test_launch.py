@@ -79,7 +79,7 @@ def test_tpu_vm_creates_copies_and_runs_on_every_worker(dry_run):
   assert "--worker=all" in scp and "--worker=all" in ssh
   remote = next(a for a in ssh if a.startswith("--command="))
   assert remote.endswith(
-      "pip install -q -r requirements.txt 'jax[tpu]==0.10.2' && "
+      "pip install -q -c constraints.txt -e '.[tpu]' && "
       "LATENT_JAX_MULTIHOST=1 python -m experiments.sweep "
       "--config=experiments/configs/ablation.py "
       "--workdir=gs://bucket/ablation")

@@ -15,7 +15,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from experiments.configs import vae_digits
+from experiments.configs import vae_digits, vae_heatmaps
 from latent_jax.evaluation.exploration import ExplorationOptions
 from latent_jax.runs import run_module
 from latent_jax.runs import vae as vae_run
@@ -25,6 +25,7 @@ from latent_jax.train.checkpointing import Checkpointer
 from latent_jax.evaluation.registry import RUN_FIGURES, select_figures
 from latent_jax.train.ensemble import ensemble_members
 from latent_jax.train.metrics_writer import MetricsWriter, read_records
+from latent_jax.train.workdir_lock import WorkdirBusyError, WorkdirLock
 
 
 def _latest_checkpoint(workdir):
@@ -213,6 +214,7 @@ def test_sigterm_checkpoints_and_sigkill_resumes(tmp_path, repo_root):
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == 0, stderr
   assert "Resumed from the checkpoint" in stderr
+  assert "Took over the lock" in stderr  # the SIGKILLed process's
   assert Checkpointer(workdir).latest_step() == SIGNAL_TOTAL_STEPS
   steps = [r["step"] for r in read_records(workdir) if r["split"] == "train"]
   # None repeated or skipped.
@@ -220,28 +222,142 @@ def test_sigterm_checkpoints_and_sigkill_resumes(tmp_path, repo_root):
   assert os.path.exists(os.path.join(workdir, "eval.json"))
 
 
-def test_nonfinite_loss_stops_with_step_and_term_and_keeps_checkpoint(
-    tmp_path, smoke_config):
-  workdir = str(tmp_path)
-  vae_run.train_and_evaluate(smoke_config(vae_digits, **{"train.epochs": 1}),
-                          workdir)
+def test_nonfinite_loss_stops_with_step_and_term(tmp_path, smoke_config):
+  """(The runner's tests cover keeping the last good checkpoint.)"""
   exploding = smoke_config(vae_digits, **{"train.epochs": 2,
                                           "loss.gaussian_scale": 1e-30,
                                           "loss.likelihood": "gaussian"})
-  with pytest.raises(ValueError, match="loss.likelihood"):
-    vae_run.train_and_evaluate(exploding, workdir)  # a different run: refused
   exploding_dir = str(tmp_path / "exploding")
   with pytest.raises(runner.NonFiniteLossError,
                      match=r"Non-finite recon.* at step 0"):
     vae_run.train_and_evaluate(exploding, exploding_dir)
   assert Checkpointer(exploding_dir).latest_step() is None
-  # A learning rate that blows up mid-run: the step-8 checkpoint survives.
-  blowup = smoke_config(vae_digits, **{"train.epochs": 2,
-                                       "train.learning_rate": 1e30})
-  with pytest.raises(runner.NonFiniteLossError,
-                     match=r"at step 9;.*checkpoint \(step 8\)"):
-    vae_run.train_and_evaluate(blowup, workdir)
-  assert Checkpointer(workdir).latest_step() == 8
+  # Settings are checked finite before anything runs, with the key named.
+  with pytest.raises(ValueError, match=r"train.learning_rate=inf"):
+    vae_run.train_and_evaluate(
+        smoke_config(vae_digits, **{"train.learning_rate": float("inf")}),
+        str(tmp_path / "inf"))
+  assert not os.path.exists(tmp_path / "inf")
+
+
+# --- Faults: nothing mixed, nothing lost ---------------------------------------
+
+
+def _tree_bytes(directory):
+  """{relative path: bytes} of every file under `directory`."""
+  return {os.path.relpath(os.path.join(root, name), directory):
+          open(os.path.join(root, name), "rb").read()
+          for root, _, names in os.walk(directory) for name in names}
+
+
+def test_a_refused_resume_leaves_the_workdir_byte_identical(
+    vae_heatmaps_run, copy_run, smoke_config):
+  config, finished, _ = vae_heatmaps_run
+  workdir = copy_run(finished)
+  before = _tree_bytes(workdir)
+  changed = smoke_config(vae_heatmaps, **{
+      "data.cache_dir": config.data.cache_dir, "train.epochs": 4,
+      "train.learning_rate": 3e-3})
+  with pytest.raises(ValueError, match=r"train.learning_rate: 0.001 -> "
+                     r"0.003.*--init_from="):
+    vae_run.train_and_evaluate(changed, workdir)
+  assert _tree_bytes(workdir) == before
+  # Without config.json, the checkpoint's shapes still refuse another model,
+  # and a batch larger than the data is refused: no config.json is written.
+  os.remove(os.path.join(workdir, "config.json"))
+  before = _tree_bytes(workdir)
+  other_model = smoke_config(vae_heatmaps, **{
+      "data.cache_dir": config.data.cache_dir, "train.epochs": 4,
+      "model.latent_dim": 5})
+  with pytest.raises(ValueError, match=r"step 32 .* other shapes"):
+    vae_run.train_and_evaluate(other_model, workdir)
+  too_big = smoke_config(vae_heatmaps, **{
+      "data.cache_dir": config.data.cache_dir, "train.batch_size": 1000})
+  with pytest.raises(ValueError, match=r"train.batch_size=1000"):
+    vae_run.train_and_evaluate(too_big, workdir)
+  assert _tree_bytes(workdir) == before
+
+
+def test_a_second_process_is_refused_at_once(vae_heatmaps_run, copy_run):
+  config, finished, _ = vae_heatmaps_run
+  workdir = copy_run(finished)
+  lock = WorkdirLock(workdir)
+  started = time.perf_counter()
+  with pytest.raises(WorkdirBusyError, match=rf"process {os.getpid()} on"):
+    vae_run.train_and_evaluate(config, workdir)
+  assert time.perf_counter() - started < 5
+  lock.release()
+
+
+def _truncate_newest_checkpoint(workdir):
+  """Halves the largest array-data file of the newest checkpoint."""
+  directory = os.path.join(workdir, "checkpoints")
+  newest = max(int(name) for name in os.listdir(directory) if name.isdigit())
+  data = os.path.join(directory, str(newest), "state", "d")
+  largest = max((os.path.join(data, n) for n in os.listdir(data)),
+                key=os.path.getsize)
+  with open(largest, "r+b") as file:
+    file.truncate(os.path.getsize(largest) // 2)
+  return newest
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_and_finishes_equal(
+    vae_heatmaps_run, copy_run, smoke_config):
+  config, finished, _ = vae_heatmaps_run
+  workdir = copy_run(finished)
+  newest = _truncate_newest_checkpoint(workdir)
+  os.remove(os.path.join(workdir, "eval.json"))
+  # Evaluation settings do not define the run: a cheaper evaluation here.
+  cheaper = smoke_config(vae_heatmaps, **{
+      "data.cache_dir": config.data.cache_dir, "train.epochs": 4,
+      "eval.figures": "loss_curves", "eval.iwae_samples": 0})
+  vae_run.train_and_evaluate(cheaper, workdir)
+  checkpoints = os.listdir(os.path.join(workdir, "checkpoints"))
+  assert f"corrupt-{newest}" in checkpoints and str(newest) in checkpoints
+  state, meta = _latest_checkpoint(workdir)
+  reference, reference_meta = _latest_checkpoint(finished)
+  assert meta == reference_meta
+  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(reference)):
+    np.testing.assert_array_equal(a, b)
+  timing = ("steps_per_sec", "images_per_sec", "elapsed_sec")
+  untimed = lambda d: [{k: v for k, v in r.items() if k not in timing}
+                       for r in read_records(d)]
+  assert untimed(workdir) == untimed(finished)
+  # Evaluation falls back the same way.
+  _truncate_newest_checkpoint(workdir)
+  assert vae_run.restore_ensemble(workdir).step == newest - 8
+
+
+def test_init_from_starts_a_new_run_from_another_runs_parameters(
+    vae_digits_run, tmp_path, monkeypatch, smoke_config):
+  source = vae_digits_run
+  config = smoke_config(vae_digits, **{"eval.figures": "loss_curves",
+                                       "train.learning_rate": 3e-3})
+  started = []
+
+  def capture(state, *args, **kwargs):
+    started.append(state)
+    raise _Killed()
+
+  monkeypatch.setattr(runner, "train", capture)
+  workdir = str(tmp_path / "continued")
+  with pytest.raises(_Killed):
+    vae_run.train_and_evaluate(config, workdir, init_from=source)
+  state = started[0]
+  saved, _ = _latest_checkpoint(source)
+  for a, b in zip(jax.tree.leaves(state.params),
+                  jax.tree.leaves(saved["params"])):
+    np.testing.assert_array_equal(np.asarray(a), b)
+  assert int(state.step) == 0  # a new run: its own schedule, a fresh Adam
+  assert all(not np.any(np.asarray(leaf)) for leaf in
+             jax.tree.leaves(state.opt_state) if np.ndim(leaf))
+  with open(os.path.join(workdir, "config.json")) as file:
+    recorded = json.load(file)
+  assert recorded["init_from"] == os.path.abspath(source)
+  assert recorded["train"]["learning_rate"] == 3e-3
+  monkeypatch.undo()
+  with pytest.raises(ValueError, match=r"init_from: '.*' -> None"):
+    vae_run.train_and_evaluate(config, workdir)
 
 
 # --- Ensembles ----------------------------------------------------------------

@@ -26,3 +26,17 @@ def test_invalid_values_name_the_key(key, value, problem):
   with pytest.raises(ValueError) as info:
     validate_config(config)
   assert key in str(info.value) and problem in str(info.value)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("train.learning_rate", float("inf")), ("train.learning_rate", float("nan")),
+    ("loss.kl_weight", float("nan")), ("train.lr_decay_rate", float("-inf")),
+    ("ensemble.kl_weights", (0.5, float("nan"))),
+])
+def test_nonfinite_values_are_refused_with_the_key(key, value):
+  config = vae_digits.get_config("smoke")
+  section, field = key.split(".")
+  with config.unlocked():
+    config[section][field] = value
+  with pytest.raises(ValueError, match=rf"{key}=.*must be a finite number"):
+    validate_config(config)

@@ -1,5 +1,5 @@
 """Ensembles: each member takes exactly the steps of its own single model;
-member lists and conv batching modes."""
+member lists, conv batching modes and the per-member rule's JAX guard."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from latent_jax import build_model, losses
+from latent_jax.train import ensemble
 from latent_jax.train.ensemble import (ensemble_members, member_keys,
                                        resolve_conv_batching, stack_members)
 from latent_jax.train.step import init_ensemble_state, make_train_chunk
@@ -64,12 +65,10 @@ def references(tiny_images):
           for w in KL_WEIGHTS for s in SEEDS}
 
 
-@pytest.mark.parametrize("chunk_mode,conv_batching", [
-    ("dispatch", "per_member"), ("device_loop", "grouped")])
-def test_member_i_equals_its_single_model(tiny_images, references,
-                                          chunk_mode, conv_batching,
-                                          ensemble_config):
-  images = tiny_images
+def _assert_members_equal_references(images, references, chunk_mode,
+                                     conv_batching, ensemble_config):
+  """Trains the KL_WEIGHTS x SEEDS ensemble STEPS steps; each member must
+  equal its single-model reference."""
   config = _Config()
   members = [m for m in ensemble_members(ensemble_config(KL_WEIGHTS, SEEDS))]
   graphdef, _ = nnx.split(_model(0))
@@ -95,6 +94,45 @@ def test_member_i_equals_its_single_model(tiny_images, references,
   # Members differ (seeds and KL weights matter): not one model copied.
   leaf = jax.tree.leaves(state.params)[0]
   assert not np.allclose(leaf[0], leaf[1])
+
+
+def test_member_i_equals_its_single_model(tiny_images, references,
+                                          ensemble_config):
+  # "grouped" (plain vmap) under device_loop: the fallback test below.
+  _assert_members_equal_references(tiny_images, references, "dispatch",
+                                   "per_member", ensemble_config)
+
+
+def test_per_member_guard_names_the_jax_version(monkeypatch):
+  # The pinned JAX (constraints.txt) is one the rule is tested on.
+  assert ensemble.per_member_problem() is None
+  low, high = ensemble.PER_MEMBER_JAX
+  below = f"{low[0]}.{low[1] - 1}.9"
+  at_high = ".".join(map(str, high))
+  for version in (below, at_high, "not-a-version"):
+    assert version in ensemble.per_member_problem(version)
+  assert ensemble.per_member_problem(".".join(map(str, low))) is None
+  monkeypatch.delattr(jax.custom_batching, "custom_vmap")
+  assert "jax.custom_batching.custom_vmap" in ensemble.per_member_problem()
+
+
+def test_untested_jax_falls_back_to_plain_vmap(tiny_images, references,
+                                               ensemble_config, monkeypatch):
+  """"per_member" on an untested JAX warns and trains through plain
+  `jax.vmap` ("grouped"): every member still equals its single model."""
+  monkeypatch.setattr(ensemble, "PER_MEMBER_PROBLEM",
+                      ensemble.per_member_problem("0.99.0"))
+
+  def per_member_rule(*args):
+    raise AssertionError("the per-member batching rule ran")
+
+  monkeypatch.setattr(ensemble, "_eval_jaxpr", per_member_rule)
+  with pytest.warns(RuntimeWarning, match=r"JAX 0\.99\.0.*'grouped'"):
+    assert resolve_conv_batching("auto", "cpu") == "grouped"
+  with pytest.warns(RuntimeWarning, match=r"JAX 0\.99\.0"):
+    _assert_members_equal_references(tiny_images, references,
+                                     "device_loop", "per_member",
+                                     ensemble_config)
 
 
 def test_members_are_kl_weight_major_and_default_to_the_single_run(

@@ -3,13 +3,16 @@
 import os
 import signal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from latent_jax.train import runner
 from latent_jax.train.checkpointing import Checkpointer
-from latent_jax.train.chunk import init_train_state, make_chunk
+from latent_jax.train.chunk import (TrainState, Update, init_train_state,
+                                    make_chunk)
 
 
 def test_is_time_at_multiples_and_at_the_end():
@@ -84,6 +87,36 @@ def test_a_nonfinite_step_stops_and_keeps_the_last_good_checkpoint(
   restored, meta = checkpointer.restore_latest(initial_state())
   assert np.all(np.isfinite(np.asarray(restored.params)))
   checkpointer.close()
+
+
+def test_nonfinite_parameters_are_never_saved(regression, regression_optimizer,
+                                              initial_state, tmp_path):
+  """Step 4 writes NaN into the weights while its loss (taken before the
+  update) is finite: the step-5 save finds them and stops; step 0's
+  checkpoint stays the last one."""
+  x, y = regression
+
+  def step(state, aux, inputs):
+    loss, grads = jax.value_and_grad(
+        lambda w: jnp.mean((x @ w - y) ** 2))(state.params)
+    updates, opt_state = regression_optimizer.update(grads, state.opt_state)
+    params = optax.apply_updates(state.params, updates)
+    params = jnp.where(state.step == 4, jnp.nan, params)
+    return TrainState(params, opt_state, state.step + 1), aux, {"loss": loss}
+
+  chunk = make_chunk(Update(step=step), "dispatch")
+  checkpointer = Checkpointer(str(tmp_path))
+  checkpointer.save(0, initial_state(), {"step": 0})
+  with pytest.raises(runner.NonFiniteLossError,
+                     match=r"Non-finite parameters after step 5;.*step 0\)"):
+    runner.train(initial_state(), [runner.Phase("train", 10, chunk, None)],
+                 runner.Cadence(steps_per_call=10, log_every=100,
+                                checkpoint_every=5),
+                 checkpointer=checkpointer, stop_on_sigterm=False)
+  assert checkpointer.latest_step() == 0
+  checkpointer.close()
+  bad = init_train_state(jnp.array([1.0, jnp.inf, 0.0]), regression_optimizer)
+  assert list(np.asarray(runner.finite_parts(bad))) == [False, True]
 
 
 def test_sigterm_checkpoints_then_raises_preempted(

@@ -14,6 +14,7 @@ def _config(**changes):
       "seed": 0, "data": {"name": "digits"}, "model": {"latent_dim": 2},
       "loss": {"kl_weight": 1.0},
       "train": {"batch_size": 32, "epochs": 2, "learning_rate": 1e-3},
+      "eval": {"num_images": 8},
       "ensemble": {"kl_weights": (), "seeds": ()}, "umap": {"n_neighbors": 15}})
   for key, value in changes.items():
     section, field = key.split(".")
@@ -27,18 +28,33 @@ def test_start_run_writes_the_config_and_load_reads_it_back(tmp_path):
       json.dumps(_config().to_dict(), default=list))
 
 
-def test_only_defining_keys_refuse_a_resume(tmp_path):
+def test_every_key_but_the_listed_ones_defines_the_run(tmp_path):
   workdir.start_run(_config(), str(tmp_path))
-  # Epochs and the learning rate do not define the run here.
-  workdir.check_same_run(_config(**{"train.epochs": 5}).to_dict(),
-                         str(tmp_path))
-  with pytest.raises(ValueError, match=r"model.latent_dim: 2 -> 3.*--workdir"):
-    workdir.start_run(_config(**{"model.latent_dim": 3}), str(tmp_path))
+  before = open(tmp_path / "config.json").read()
+  for key, value in (("train.learning_rate", 3e-3), ("train.epochs", 5),
+                     ("umap.n_neighbors", 30), ("model.latent_dim", 3)):
+    with pytest.raises(ValueError, match=rf"{key}: .* -> {value}.*--init_from"):
+      workdir.check_same_run(workdir.run_record(_config(**{key: value})),
+                             str(tmp_path))
+  with pytest.raises(ValueError, match=r"init_from: None -> '/elsewhere'"):
+    workdir.check_same_run(workdir.run_record(_config(), "/elsewhere"),
+                           str(tmp_path))
   # A refused run leaves the workdir's config as it was.
-  assert workdir.load_run_config(str(tmp_path)).model.latent_dim == 2
-  with pytest.raises(ValueError, match="umap.n_neighbors"):
-    workdir.check_same_run(_config(**{"umap.n_neighbors": 30}).to_dict(),
-                           str(tmp_path), (*workdir.RUN_DEFINING_KEYS, "umap"))
+  assert open(tmp_path / "config.json").read() == before
+  assert not workdir.is_defining("train.log_every_steps")
+  assert not workdir.is_defining("eval.iwae_samples")
+  assert workdir.is_defining("train.learning_rate")
+  assert workdir.is_defining("evaluation.anything")  # a prefix, not a stem
+  changed = dict(workdir.run_record(_config()), eval={"num_images": 4})
+  workdir.check_same_run(changed, str(tmp_path))  # not defining: passes
+
+
+def test_init_from_must_be_another_run(tmp_path):
+  workdir.check_init_from(None, str(tmp_path))
+  with pytest.raises(ValueError, match="is the --workdir itself"):
+    workdir.check_init_from(str(tmp_path), str(tmp_path) + "/")
+  with pytest.raises(FileNotFoundError, match="holds no config.json"):
+    workdir.check_init_from(str(tmp_path), str(tmp_path / "new"))
 
 
 def test_write_json_is_atomic_and_eval_has_its_step(tmp_path):
