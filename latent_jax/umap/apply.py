@@ -13,6 +13,9 @@ from latent_jax import losses
 from latent_jax.umap.projection import InputProjection, project
 
 
+MIN_ROWS = 64  # the smallest padded batch
+
+
 @functools.lru_cache(maxsize=32)
 def compiled_apply(graphdef: nnx.GraphDef, what: str) -> Callable:
   """Jitted `(params, projection, batch) -> outputs` for "embed" or
@@ -30,7 +33,9 @@ def apply_in_batches(model: nnx.Module, what: str, inputs: np.ndarray,
                      batch_size: int = 4096) -> np.ndarray:
   """`what` ("embed" / "decode:<likelihood>") of inputs [N, ...] -> [N, ...].
 
-  The last batch is padded, so one compiled shape serves any N; slicing and
+  Every batch is padded to `batch_size`, or for fewer inputs to the next
+  power of two (at least `MIN_ROWS`): few compiled shapes serve any N, and
+  a row's result does not depend on the rows sent with it. Slicing and
   joining happen in NumPy, since eager JAX ops compile once per shape.
   """
   graphdef, params = nnx.split(model)
@@ -38,7 +43,8 @@ def apply_in_batches(model: nnx.Module, what: str, inputs: np.ndarray,
   # On the device once, not copied with every batch.
   projection = (jax.device_put(projection) if what == "embed"
                 and projection is not None else None)
-  batch_size = min(batch_size, len(inputs))
+  batch_size = min(batch_size, max(MIN_ROWS,
+                                   1 << (len(inputs) - 1).bit_length()))
   outputs = []
   for start in range(0, len(inputs), batch_size):
     batch = inputs[start:start + batch_size]

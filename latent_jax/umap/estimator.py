@@ -1,28 +1,35 @@
-"""`ParametricUMAP`: a scikit-learn style estimator, umap-learn's interface.
+"""`ParametricUMAP`: a scikit-learn estimator with umap-learn's interface.
 
     reducer = ParametricUMAP(n_components=2, random_state=0)
     embedding = reducer.fit_transform(X)      # [N, D] or images [N, H, W(, C)]
     reducer.transform(X_new); reducer.inverse_transform(points)
     reducer.save(path); ParametricUMAP.load(path)
 
-The estimator holds the parameters and the fitted attributes and
-delegates: validation.py checks, plan.py sizes, fit.py fits (through the
-shared training engine, latent_jax/train), refine.py / inverse.py transform
-and invert, persistence.py saves.
+A `TransformerMixin, BaseEstimator`: clone, pipelines, grid searches,
+`set_output`, `get_feature_names_out` ("parametricumap0", ...), pickling.
+Results come back in the input's float dtype (float32 or float64; other
+dtypes: float64); the network computes in float32. The estimator holds the
+parameters and the fitted attributes and delegates: validation.py checks,
+plan.py sizes, fit.py fits (through the shared training engine,
+latent_jax/train), refine.py / inverse.py transform and invert,
+persistence.py saves.
 """
 
 from __future__ import annotations
 
-import inspect
-import sys
-import time
-from typing import Any
+from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
+                          TransformerMixin)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from latent_jax.train import runner
 from latent_jax.umap import graph as graph_lib
-from latent_jax.umap import inverse, persistence, validation
+from latent_jax.umap import inverse, persistence, progress, validation
 from latent_jax.umap import plan as plan_lib
 from latent_jax.umap.apply import apply_in_batches
 from latent_jax.umap.fit import Fit, FitResult
@@ -32,7 +39,15 @@ TRANSFORM_METHODS = ("encoder", "refine")
 INVERSE_METHODS = ("auto", "decoder", "interpolate")
 
 
-class ParametricUMAP:
+class HostModel(NamedTuple):
+  """A fitted network as pickled: its structure and host (NumPy) arrays,
+  so a pickle holds no device buffers and loads on any device."""
+  graphdef: nnx.GraphDef
+  params: Any  # nnx.State of NumPy arrays
+
+
+class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     BaseEstimator):
   """UMAP with a neural encoder, trained with JAX on the fuzzy kNN graph.
 
   Args:
@@ -79,7 +94,9 @@ class ParametricUMAP:
     weight_decay: AdamW's decoupled weight decay (0: plain Adam).
     random_state: seed for everything random; None draws one per fit (kept
       as `seed_`).
-    verbose: print each stage with its timing, and training progress.
+    verbose: log each stage with its time and each phase's progress with
+      its ETA at INFO (logger `latent_jax.umap.progress`; to stderr when
+      logging is not configured); False: the same lines at DEBUG.
     brute_force_max_samples: exact kNN up to this many points.
     chunk_mode: "auto", "device_loop" or "dispatch" (train/chunk.py).
     steps_per_call: training steps per host call.
@@ -102,12 +119,16 @@ class ParametricUMAP:
       a cheap first layer. The graph, decoder and inverse transform stay in
       input space. 0: off.
 
-  Fitted attributes: `embedding_` [N, n_components], `graph_` (the fuzzy
-  kNN graph, [N, N] sparse), `edges_` (its sampled edges), `model_` (the NNX network), `training_data_`,
-  `loss_history_` (UMAP-phase loss per chunk), `plan_`, `timings_`,
-  `edges_per_second_`,
+  Fitted attributes: `embedding_` [N, n_components] float32, `graph_` (the
+  fuzzy kNN graph, [N, N] sparse), `edges_` (its sampled edges), `model_`
+  (the NNX network), `training_data_` (float32), `loss_history_`
+  (UMAP-phase loss per chunk), `plan_`, `timings_` (seconds per stage:
+  setup, knn, graph, edges, spectral, compile, layout, transfer, each
+  phase, finish; they add up to the fit's wall time), `edges_per_second_`,
   `seed_`, `a_`, `b_`, `learning_rate_`, `input_noise_std_`,
-  `input_projection_`, `reconstruction_likelihood_`, `input_shape_`.
+  `input_projection_`, `reconstruction_likelihood_`, `input_shape_`,
+  `n_features_in_` (features per sample; an image's H * W * C) and
+  `feature_names_in_` (fitted on a DataFrame).
   """
 
   def __init__(self, n_components: int = 2, n_neighbors: int = 15,
@@ -134,43 +155,60 @@ class ParametricUMAP:
                neighbor_mixing: float = 0.5, input_noise: float = 0.75,
                pca_components: int = 50):
     arguments = locals()
-    for name in self._parameter_names():
+    for name in self._get_param_names():
       setattr(self, name, arguments[name])
 
-  # --- Introspection -------------------------------------------------------
+  # --- scikit-learn protocol ----------------------------------------------
 
-  @classmethod
-  def _parameter_names(cls) -> tuple[str, ...]:
-    return tuple(name for name in inspect.signature(cls.__init__).parameters
-                 if name != "self")
+  def __sklearn_tags__(self):
+    """A transformer of dense, finite input that keeps float32 / float64."""
+    tags = super().__sklearn_tags__()
+    tags.input_tags.allow_nan = False
+    tags.input_tags.sparse = False
+    tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+    return tags
 
-  def get_params(self, deep: bool = True) -> dict[str, Any]:
-    """Constructor arguments (scikit-learn convention; JSON-serialisable)."""
-    del deep
-    return {name: getattr(self, name) for name in self._parameter_names()}
+  def __sklearn_is_fitted__(self) -> bool:
+    """Fitted once it has a network and an embedding (`check_is_fitted`)."""
+    return hasattr(self, "embedding_") and hasattr(self, "model_")
 
-  def __repr__(self) -> str:
-    defaults = type(self)().get_params()
-    args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
-                     if v != defaults[k])
-    return f"ParametricUMAP({args})"
+  @property
+  def _n_features_out(self) -> int:
+    """Output columns, for `get_feature_names_out` (fitted models only)."""
+    return self.embedding_.shape[1]
+
+  def __getstate__(self) -> dict[str, Any]:
+    """The pickled state: the network as a `HostModel`."""
+    state = dict(super().__getstate__())  # never the live __dict__
+    if isinstance(state.get("model_"), nnx.Module):
+      graphdef, params = nnx.split(state["model_"])
+      state["model_"] = HostModel(graphdef, jax.tree.map(np.asarray, params))
+    return state
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    """Unpickles; the network is rebuilt on the default device."""
+    model = state.get("model_")
+    if isinstance(model, HostModel):
+      state = dict(state, model_=nnx.merge(
+          model.graphdef, jax.tree.map(jnp.asarray, model.params)))
+    super().__setstate__(state)
 
   @property
   def has_decoder(self) -> bool:
     return plan_lib.has_decoder(self.get_params())
 
-  @property
-  def is_fitted(self) -> bool:
-    return hasattr(self, "embedding_") and hasattr(self, "model_")
-
-  def _log(self, message: str) -> None:
-    if self.verbose:
-      print(f"[ParametricUMAP] {message}", file=sys.stdout, flush=True)
-
-  def _check_fitted(self, method: str) -> None:
-    if not self.is_fitted:
-      raise ValueError(f"This ParametricUMAP is not fitted yet: call fit(X) "
-                       f"before {method}().")
+  def _check_X(self, X, *, reset: bool) -> validation.Inputs:
+    """Validates X; records (reset) or checks its feature count and names."""
+    # A DataFrame's names (and count) first, as scikit-learn checks them;
+    # arrays are counted as flattened (an image: H * W * C features).
+    is_frame = hasattr(X, "columns")
+    if is_frame:
+      validate_data(self, X, reset=reset, skip_check_array=True)
+    inputs = validation.validate_inputs(X, self.get_params())
+    if not is_frame:
+      validate_data(self, inputs.array.reshape(len(inputs.array), -1),
+                    reset=reset, skip_check_array=True)
+    return inputs
 
   # --- Fit -------------------------------------------------------------------
 
@@ -178,14 +216,15 @@ class ParametricUMAP:
     """Validates X and builds everything before the training steps: the
     graph, the layout, the programs (`fit.Fit`); `fit` and the UMAP run
     then train it through the engine and call `finish_fit`."""
+    clock = progress.Progress(self.verbose)  # timings_ count from here
     hp = self.get_params()
     validation.check_hyperparameters(hp)
-    array = validation.check_inputs(X, hp)
+    inputs = self._check_X(X, reset=True)
     for fitted in ("embedding_", "model_", "training_data_"):
       self.__dict__.pop(fitted, None)  # a refit starts unfitted
     seed = (int(np.random.default_rng().integers(2**31 - 1))
             if self.random_state is None else int(self.random_state))
-    return Fit(hp, array, seed, self._log)
+    return Fit(hp, inputs.array, seed, clock, inputs.dtype)
 
   def finish_fit(self, result: FitResult) -> "ParametricUMAP":
     """Takes a finished fit's results as the fitted attributes."""
@@ -204,32 +243,41 @@ class ParametricUMAP:
     self.edges_per_second_ = result.edges_per_second
     return self
 
-  def fit(self, X, y=None) -> "ParametricUMAP":
-    """Builds the graph of X and trains the encoder (and decoder) on it."""
-    del y  # unsupervised; accepted for scikit-learn pipelines
-    started = time.perf_counter()
+  def _fit(self, X) -> np.dtype:
+    """Fits; returns the dtype X's results come back in."""
     fit = self.prepare_fit(X)
-    trained = time.perf_counter()
     state = runner.train(
         fit.init_state(), fit.phases(),
         runner.Cadence(steps_per_call=self.steps_per_call, log_every=0),
         hooks=runner.Hooks(after_chunk=fit.record_chunk),
         stop_on_sigterm=False, advice="Lower learning_rate or grad_clip_norm.")
-    train_seconds = time.perf_counter() - trained
     self.finish_fit(fit.finish(state))
-    self.timings_.update(train=train_seconds,
-                         total=time.perf_counter() - started)
-    self._log(f"fit: {self.timings_['total']:.2f} s in all")
+    self._log(f"fit: {sum(self.timings_.values()):.2f} s in all")
+    return fit.output_dtype
+
+  def fit(self, X, y=None) -> "ParametricUMAP":
+    """Builds the graph of X and trains the encoder (and decoder) on it.
+
+    X: [N, D] or images [N, H, W(, C)]; y: ignored (unsupervised).
+    """
+    del y
+    self._fit(X)
     return self
 
   def fit_transform(self, X, y=None) -> np.ndarray:
-    """Fits, then returns the embedding of X, [N, n_components]."""
-    return self.fit(X, y).embedding_
+    """Fits, then returns the embedding of X, [N, n_components], in X's
+    float dtype."""
+    del y
+    dtype = self._fit(X)
+    return self.embedding_.astype(dtype)
+
+  def _log(self, message: str) -> None:
+    progress.log(self.verbose, message)
 
   # --- Transform ----------------------------------------------------------
 
   def transform(self, X, method: str = "encoder") -> np.ndarray:
-    """Embeds new data: [N, n_components].
+    """Embeds new data: [N, n_components], in X's float dtype.
 
     method: "encoder" (the trained network, jitted and batched: the
     parametric transform), or "refine": the encoder's output refined
@@ -238,32 +286,33 @@ class ParametricUMAP:
     refine.py). "refine" needs the training data and costs a kNN search of
     it; where the encoder saw few points it places new ones better.
     """
-    self._check_fitted("transform")
+    check_is_fitted(self)
     if method not in TRANSFORM_METHODS:
       raise ValueError(f"method must be 'encoder' or 'refine', got "
                        f"{method!r}.")
-    array = validation.check_inputs(X, self.get_params())
+    inputs = self._check_X(X, reset=False)
+    array = inputs.array
     validation.check_features(array, self.input_shape_, "transform")
     embedding = apply_in_batches(self.model_, "embed", array,
                                  self.input_projection_)
     if method == "encoder":
-      return embedding
+      return embedding.astype(inputs.dtype, copy=False)
     if self.training_data_ is None:
       raise ValueError("transform(method='refine') needs the training data, "
                        "which this model was saved without; use "
                        "method='encoder'.")
-    started = time.perf_counter()
+    clock = progress.Progress(self.verbose)
     refined = refine_embedding(
         self.training_data_, self.embedding_, array, embedding,
         n_neighbors=self.n_neighbors, metric=self.metric, seed=self.seed_,
         a=self.a_, b=self.b_, negative_sample_rate=self.negative_sample_rate,
         repulsion_strength=self.repulsion_strength)
-    self._log(f"refine: {len(array)} points: "
-              f"{time.perf_counter() - started:.2f} s")
-    return refined
+    clock.log(f"refine: {len(array)} points: {clock.lap('refine'):.2f} s")
+    return np.asarray(refined).astype(inputs.dtype, copy=False)
 
-  def inverse_transform(self, embedding, method: str = "auto") -> np.ndarray:
-    """Points in the embedding -> data space, shaped like the inputs.
+  def inverse_transform(self, X, method: str = "auto") -> np.ndarray:
+    """Points in the embedding [n, n_components] -> data space, shaped like
+    the inputs, in the points' float dtype.
 
     method: "decoder" (the trained decoder, jitted and batched),
     "interpolate" (the umap-learn inverse_transform tutorial's method: a
@@ -272,11 +321,11 @@ class ParametricUMAP:
     the convex hull of `embedding_` get a warning: inverse maps are
     unreliable there.
     """
-    self._check_fitted("inverse_transform")
+    check_is_fitted(self)
     if method not in INVERSE_METHODS:
       raise ValueError(f"method must be 'auto', 'decoder' or 'interpolate', "
                        f"got {method!r}.")
-    points = validation.check_points(embedding, self.n_components)
+    points, dtype = validation.check_points(X, self.n_components)
     inverse.warn_outside_hull(self.embedding_, points)
     if method == "decoder" and not self.has_decoder:
       raise ValueError("method='decoder' needs a decoder: fit with "
@@ -285,22 +334,25 @@ class ParametricUMAP:
       if self.training_data_ is None:
         raise ValueError("method='interpolate' needs the training data, "
                          "which this model was saved without.")
-      return inverse.interpolate(self.embedding_, self.training_data_, points,
-                                 a=self.a_, b=self.b_,
-                                 n_neighbors=self.n_neighbors)
-    return apply_in_batches(self.model_,
-                            f"decode:{self.reconstruction_likelihood_}",
-                            points)
+      result = inverse.interpolate(self.embedding_, self.training_data_,
+                                   points, a=self.a_, b=self.b_,
+                                   n_neighbors=self.n_neighbors)
+    else:
+      result = apply_in_batches(
+          self.model_, f"decode:{self.reconstruction_likelihood_}", points)
+    return np.asarray(result).astype(dtype, copy=False)
 
   # --- Save / load --------------------------------------------------------
 
   def save(self, path: str, *, include_training_data: bool = True) -> None:
-    """Writes hyperparameters (JSON), parameters (orbax), arrays (.npy).
+    """Writes hyperparameters (JSON), parameters (orbax), arrays (.npy),
+    atomically (persistence.py): the version-stable format; pickle is the
+    convenience path.
 
     The training data serves the interpolating inverse and the refined
     transform; leave it out of large models with include_training_data=False.
     """
-    self._check_fitted("save")
+    check_is_fitted(self)
     persistence.save(self, path, include_training_data=include_training_data)
 
   @classmethod

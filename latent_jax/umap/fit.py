@@ -16,12 +16,15 @@ padded to its bound 2 N k and the layout's step count is traced] -> kNN +
 fuzzy graph (host, graph.py) -> PCA for wide inputs (projection.py) ->
 input-noise scale -> init targets: spectral embedding (spectral.py) refined
 into UMAP's layout on the device (layout.py) -> the phases (phases.py).
+
+The training programs come from programs.py's cache, so refits with the
+same settings and data shapes compile nothing; `progress.Progress` books
+every stage's wall time (`timings`).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import types
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -32,7 +35,7 @@ import scipy.sparse
 from flax import nnx
 
 from latent_jax.models.embedding import build_embedder
-from latent_jax.train.chunk import TrainState, init_train_state, make_chunk
+from latent_jax.train.chunk import TrainState, init_train_state
 from latent_jax.train.runner import Phase
 from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import plan as plan_lib
@@ -40,7 +43,9 @@ from latent_jax.umap.apply import apply_in_batches
 from latent_jax.umap.curve import find_ab_params
 from latent_jax.umap.layout import optimize_layout, rescale_to_box
 from latent_jax.umap.phases import (PHASES, PhaseInputs, TrainingData,
-                                    UMAPLossSettings, make_phase_updates)
+                                    UMAPLossSettings)
+from latent_jax.umap.programs import OptimizerSettings, phase_programs
+from latent_jax.umap.progress import Progress
 from latent_jax.umap.projection import (InputProjection, fit_projection,
                                         project)
 from latent_jax.umap.sampling import (EdgeTable, edge_table_shapes,
@@ -63,7 +68,7 @@ class FitResult(NamedTuple):
   reconstruction_likelihood: str
   learning_rate: float
   seed: int
-  timings: dict[str, float]          # seconds per pipeline stage
+  timings: dict[str, float]          # seconds per stage; sum: the fit's wall
   loss_history: list[float]          # UMAP-phase mean loss per chunk
   edges_per_second: float            # edges scored per second of the phase
 
@@ -95,11 +100,17 @@ class Fit:
   """Everything one fit needs, built from (hyperparameters, data, seed)."""
 
   def __init__(self, hyperparameters: Mapping[str, Any], array: np.ndarray,
-               seed: int, log: Callable[[str], None] = lambda _: None):
-    """array: validated float32 [N, D] or [N, H, W, C]."""
+               seed: int, progress: Progress | None = None,
+               output_dtype: np.dtype = np.dtype(np.float32)):
+    """array: validated float32 [N, D] or [N, H, W, C]; progress: the
+    clock, started where the fit's time should count from; output_dtype:
+    the dtype `fit_transform` hands the embedding back in."""
     hp = self.hp = types.MappingProxyType(dict(hyperparameters))
-    self.array, self.seed, self.log = array, int(seed), log
-    self.timings: dict[str, float] = {}
+    self.array, self.seed = array, int(seed)
+    self.output_dtype = np.dtype(output_dtype)
+    self.progress = progress or Progress(hp["verbose"])
+    self.log = self.progress.log
+    self.timings = self.progress.timings  # seconds per stage, booked by laps
     self.loss_history: list[float] = []
     self._umap_seconds, self._umap_steps = 0.0, 0
     num_points, k = len(array), hp["n_neighbors"]
@@ -126,6 +137,7 @@ class Fit:
     self.plan = plan_lib.plan(hp, num_points, None)
     if self.plan is not None:
       self._build_chunks(table_shapes)
+    self.progress.lap("setup")
 
     self._build_graph()
     self.input_projection = self._fit_projection()
@@ -139,6 +151,7 @@ class Fit:
     if self.plan is None:
       self.plan = plan_lib.plan(hp, num_points, num_edges)
       self._build_chunks(table_shapes)
+    self.progress.lap("edges")
     planned = self.plan.total_steps
     self.plan = self.plan._replace(
         layout_steps=plan_lib.layout_steps(hp, num_points, num_edges))
@@ -152,6 +165,7 @@ class Fit:
     self.targets = jax.device_put(np.asarray(
         np.zeros((num_points, hp["n_components"])) if targets is None
         else targets, np.float32))
+    self.progress.lap("transfer")
 
   # --- programs --------------------------------------------------------------
 
@@ -159,8 +173,6 @@ class Fit:
                     ) -> None:
     """One chunk per phase for the current plan; compiled on a thread."""
     hp = self.hp
-    self.optimizer = plan_lib.make_optimizer(hp, self.learning_rate,
-                                             self.plan.total_steps)
     settings = UMAPLossSettings(
         a=self.a, b=self.b, negative_sample_rate=hp["negative_sample_rate"],
         repulsion_strength=hp["repulsion_strength"],
@@ -175,12 +187,13 @@ class Fit:
     mode = hp["chunk_mode"]
     if mode == "auto" and plan_lib.family(hp) == "mlp":
       mode = "device_loop"  # no conv weight gradients to slow a loop
-    updates = make_phase_updates(
-        self.graphdef, self.optimizer, settings,
-        batch_size=hp["batch_size"],
-        init_batch_size=plan_lib.init_batch_size(hp, len(self.array)))
-    self.chunks = {phase: make_chunk(update, mode)
-                   for phase, update in updates.items()}
+    self.optimizer, self.chunks = phase_programs(
+        self.graphdef,
+        OptimizerSettings(float(self.learning_rate), self.plan.total_steps,
+                          float(hp["weight_decay"]),
+                          float(hp["grad_clip_norm"])),
+        settings, hp["batch_size"],
+        plan_lib.init_batch_size(hp, len(self.array)), mode)
     if precompile:
       self._compiling.append(_in_background(
           lambda: self._precompile(table_shapes)))
@@ -233,14 +246,9 @@ class Fit:
 
   # --- host pipeline -----------------------------------------------------------
 
-  def _timed(self, name: str, started: float) -> float:
-    self.timings[name] = time.perf_counter() - started
-    return self.timings[name]
-
   def _build_graph(self) -> None:
     """kNN + fuzzy graph on the host."""
     hp, flat = self.hp, self.array.reshape(len(self.array), -1)
-    started = time.perf_counter()
     self.knn_indices, distances = graph_lib.nearest_neighbors(
         flat, hp["n_neighbors"], metric=hp["metric"],
         random_state=self.seed,
@@ -251,8 +259,7 @@ class Fit:
               else "NN-descent")
     self.log(f"kNN ({method}, k={hp['n_neighbors']}, {hp['metric']}) on "
              f"{flat.shape[0]} x {flat.shape[1]}: "
-             f"{self._timed('knn', started):.2f} s")
-    started = time.perf_counter()
+             f"{self.progress.lap('knn'):.2f} s")
     self.graph = graph_lib.fuzzy_simplicial_set(
         self.knn_indices, distances, n_neighbors=hp["n_neighbors"],
         set_op_mix_ratio=hp["set_op_mix_ratio"],
@@ -260,17 +267,16 @@ class Fit:
     self.edges = graph_lib.graph_edges(self.graph)
     self.log(f"fuzzy graph: {len(self.edges.weight)} directed edges "
              f"({self.graph.nnz} before pruning): "
-             f"{self._timed('graph', started):.2f} s")
+             f"{self.progress.lap('graph'):.2f} s")
 
   def _fit_projection(self) -> InputProjection | None:
     """The PCA in front of an MLP encoder, when the inputs are wider."""
     if self.encoder_features is None:
       return None
-    started = time.perf_counter()
     flat = self.array.reshape(len(self.array), -1)
     projection = fit_projection(flat, self.encoder_features)
     self.log(f"PCA {flat.shape[1]} -> {self.encoder_features} features for "
-             f"the encoder: {self._timed('pca', started):.2f} s")
+             f"the encoder: {self.progress.lap('pca'):.2f} s")
     return projection
 
   def _init_targets(self) -> np.ndarray | None:
@@ -278,24 +284,23 @@ class Fit:
     hp, num_points = self.hp, len(self.array)
     start = None
     if hp["spectral_init"]:
-      started = time.perf_counter()
       start = spectral_coordinates(self.graph, hp["n_components"],
                                    random_state=self.seed)
-      self.log(f"spectral embedding: {self._timed('spectral', started):.2f}"
+      self.log(f"spectral embedding: {self.progress.lap('spectral'):.2f}"
                " s" + (" (failed: random start)" if start is None else ""))
     if not hp["layout_init"]:
       return start
     if start is None:
       start = np.random.default_rng(self.seed).uniform(
           -10, 10, (num_points, hp["n_components"])).astype(np.float32)
-    started = time.perf_counter()
     self._compiling[0].join()  # the layout program, else compiled twice
+    self.progress.lap("compile")
     layout = np.asarray(self._run_layout(
         jax.device_put(rescale_to_box(start).astype(np.float32)), self.table,
         self.plan.layout_steps))
     self.log(f"layout: {self.plan.layout_steps} steps of "
              f"{plan_lib.layout_batch_size(num_points)} edges: "
-             f"{self._timed('layout', started):.2f} s")
+             f"{self.progress.lap('layout'):.2f} s")
     return layout
 
   def _training_data(self) -> TrainingData:
@@ -317,12 +322,17 @@ class Fit:
     """Step 0: the initial parameters and a fresh optimiser state."""
     return init_train_state(self._initial_params, self.optimizer)
 
+  def _spans(self) -> dict[str, tuple[int, int]]:
+    """Each phase's [first, end) global steps."""
+    return {"init": (0, self.plan.init_steps),
+            "umap": (self.plan.init_steps, self.plan.total_steps)}
+
   def phases(self) -> list[Phase]:
     """The phases with steps, for `runner.train` (compilation joined)."""
     self.join()
+    self.progress.lap("compile")
     inputs = PhaseInputs(self.data, self.table, self.targets, self.key)
-    spans = {"init": (0, self.plan.init_steps),
-             "umap": (self.plan.init_steps, self.plan.total_steps)}
+    spans = self._spans()
     return [Phase(phase, spans[phase][1], self.chunks[phase], inputs)
             for phase in PHASES if spans[phase][1] > spans[phase][0]]
 
@@ -333,8 +343,9 @@ class Fit:
       self.loss_history.append(float(means["loss"]))
       self._umap_seconds += seconds
       self._umap_steps += taken
-    self.log(f"  step {step}/{self.plan.total_steps} | {phase} loss "
-             f"{float(means['loss']):.4f}")
+    first, end = self._spans()[phase]
+    self.progress.chunk(phase, taken, step - first, end - first,
+                        float(means["loss"]))
 
   def finish(self, state: TrainState) -> FitResult:
     """The trained model and the training data's embedding."""
@@ -342,6 +353,7 @@ class Fit:
     nnx.update(self.model, state.params)
     embedding = apply_in_batches(self.model, "embed", self.array,
                                  self.input_projection)
+    self.progress.lap("finish")
     return FitResult(
         self.model, embedding, self.array,
         scipy.sparse.csr_matrix(self.graph), self.edges,

@@ -97,6 +97,19 @@ def global_correlation_loss(inputs: jax.Array, embedding: jax.Array,
   return -jnp.mean(dx * dz)
 
 
+def phase_terms(settings: UMAPLossSettings) -> dict[str, tuple[str, ...]]:
+  """{phase: the loss terms its steps report}, in the order they are added.
+
+  The updates watch each of them (and the total and the gradient norm) for
+  NaN/Inf, so a stopped fit names the term that went non-finite.
+  """
+  umap = ("umap",
+          *(("reconstruction",) if settings.reconstruction_weight > 0 else ()),
+          *(("correlation",) if settings.global_correlation_loss_weight > 0
+            else ()))
+  return {"init": ("init",), "umap": umap}
+
+
 def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                       batch_size: int, init_batch_size: int
                       ) -> dict[str, Callable]:
@@ -205,11 +218,12 @@ def make_phase_updates(graphdef: nnx.GraphDef,
   """{phase: the engine's `Update` of that phase} (train/chunk.py).
 
   Each step reads `PhaseInputs`; "init" regresses onto `targets`
-  [N, n_components], "umap" ignores them. Metrics: the phase's loss terms,
-  `loss` and `grad_norm`, both watched for NaN/Inf.
+  [N, n_components], "umap" ignores them. Metrics: the phase's loss terms
+  (`phase_terms`), `loss` and `grad_norm`, all watched for NaN/Inf.
   """
   phase_losses = make_phase_losses(graphdef, settings, batch_size,
                                    init_batch_size)
+  terms = phase_terms(settings)
 
   def make_step(loss_fn):
     def step(state: TrainState, aux, inputs: PhaseInputs):
@@ -224,4 +238,5 @@ def make_phase_updates(graphdef: nnx.GraphDef,
     return step
 
   return {phase: Update(step=make_step(phase_losses[phase]),
-                        watch=("loss", "grad_norm")) for phase in PHASES}
+                        watch=(*terms[phase], "loss", "grad_norm"))
+          for phase in PHASES}

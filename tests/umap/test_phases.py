@@ -1,5 +1,6 @@
 """The training phases' losses: the global correlation term, the
-reconstruction gradient, input noise."""
+reconstruction gradient, input noise; a non-finite term stops the engine
+naming it."""
 
 import jax
 import jax.numpy as jnp
@@ -9,11 +10,15 @@ import scipy.stats
 from flax import nnx
 
 from latent_jax.models.embedding import build_embedder
+from latent_jax.train import runner
+from latent_jax.train.chunk import init_train_state, make_chunk
 from latent_jax.umap import graph as graph_lib
+from latent_jax.umap import plan
 from latent_jax.umap.sampling import make_edge_table, noise_bank
-from latent_jax.umap.phases import (TrainingData, UMAPLossSettings,
-                                      global_correlation_loss,
-                                      make_phase_losses)
+from latent_jax.umap.phases import (PhaseInputs, TrainingData,
+                                    UMAPLossSettings, global_correlation_loss,
+                                    make_phase_losses, make_phase_updates,
+                                    phase_terms)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +89,47 @@ def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits_graph):
   assert phase_losses(True, 0.0) == pytest.approx(clean, rel=1e-6)
   noisy = phase_losses(True, 0.3)
   assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
+
+
+def test_each_phase_watches_every_term_it_reports(digits_graph):
+  data, table = digits_graph
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=True, rngs=nnx.Rngs(0)))
+  settings = UMAPLossSettings(1.58, 0.9, reconstruction_weight=1.0,
+                              global_correlation_loss_weight=0.5)
+  optimizer = plan.make_optimizer(
+      {"weight_decay": 0.0, "grad_clip_norm": 4.0}, 1e-2, 10)
+  updates = make_phase_updates(graphdef, optimizer, settings, batch_size=64,
+                               init_batch_size=64)
+  state = init_train_state(params, optimizer)
+  inputs = PhaseInputs(TrainingData(data, data), table,
+                       jnp.zeros((200, 2)), jax.random.key(0))
+  for phase, update in updates.items():
+    _, _, metrics = jax.eval_shape(update.step, state, (), inputs)
+    assert set(update.watch) == set(metrics), phase
+    assert update.watch[:-2] == phase_terms(settings)[phase]
+  assert phase_terms(UMAPLossSettings(1.58, 0.9))["umap"] == ("umap",)
+
+
+def test_a_non_finite_term_stops_training_naming_it(digits_graph):
+  # NaN decoder targets: the reconstruction term (and so the total and the
+  # gradient) goes non-finite, the cross-entropy stays finite.
+  data, table = digits_graph
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=True, rngs=nnx.Rngs(0)))
+  settings = UMAPLossSettings(1.58, 0.9, reconstruction_weight=1.0,
+                              full_batch=True)
+  optimizer = plan.make_optimizer(
+      {"weight_decay": 0.0, "grad_clip_norm": 4.0}, 1e-2, 3)
+  update = make_phase_updates(graphdef, optimizer, settings, batch_size=16,
+                              init_batch_size=16)["umap"]
+  targets = jnp.full_like(data, jnp.nan)
+  inputs = PhaseInputs(TrainingData(data, targets), table,
+                       jnp.zeros((200, 2)), jax.random.key(0))
+  phase = runner.Phase("umap", 3, make_chunk(update, "device_loop"), inputs)
+  with pytest.raises(runner.NonFiniteLossError) as error:
+    runner.train(init_train_state(params, optimizer), [phase],
+                 runner.Cadence(steps_per_call=3, log_every=0),
+                 stop_on_sigterm=False)
+  assert "Non-finite reconstruction, loss, grad_norm at step 0" in str(
+      error.value)

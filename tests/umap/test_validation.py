@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 
 from latent_jax import ParametricUMAP
+from latent_jax.umap import validation
 
 
 @pytest.mark.parametrize("data, message", [
-    (np.zeros(20), "2-D array"),
+    (np.zeros(20), "Expected 2D array"),
     (np.zeros((20, 2, 2, 2, 2)), "2-D array"),
     (np.where(np.eye(20, 4) > 0, np.nan, 0.0), "NaN or Inf"),
     (np.zeros((10, 3)), "at least 16"),
-    (np.zeros((0, 3)), "empty"),
+    (np.zeros((0, 3)), "0 sample"),
+    (np.zeros((12, 0)), "0 feature"),
     ([["a", "b"]] * 20, "numeric"),
+    (np.zeros((20, 3)) + 1j, "Complex data not supported"),
 ])
 def test_bad_fit_inputs(data, message, fast_umap):
   with pytest.raises(ValueError, match=message):
@@ -35,6 +38,23 @@ def test_bad_hyperparameters():
       ParametricUMAP(input_noise=noise).fit(np.random.rand(30, 3))
   with pytest.raises(ValueError, match="pca_components"):
     ParametricUMAP(pca_components=-1).fit(np.random.rand(30, 3))
+  for keyword, value in [("metric", "no_such_metric"), ("verbose", 1),
+                         ("chunk_mode", "fast"), ("set_op_mix_ratio", 2.0),
+                         ("random_state", -1), ("batch_size", 8.0),
+                         ("spread", 0)]:
+    with pytest.raises(ValueError, match=f"^{keyword} must be"):
+      ParametricUMAP(**{keyword: value}).fit(np.random.rand(30, 3))
+
+
+def test_one_rule_per_constructor_keyword():
+  defaults = ParametricUMAP().get_params()
+  assert set(validation.RULES) == set(defaults)
+  validation.check_hyperparameters(defaults)  # the defaults pass
+  with pytest.raises(ValueError, match=r"Unknown hyperparameter.*'depth'"):
+    validation.check_hyperparameters({**defaults, "depth": 3})
+  del defaults["metric"]
+  with pytest.raises(ValueError, match=r"Missing hyperparameter.*'metric'"):
+    validation.check_hyperparameters(defaults)
 
 
 def test_use_before_fit_and_shape_errors(fitted_umap):
@@ -42,8 +62,11 @@ def test_use_before_fit_and_shape_errors(fitted_umap):
     ParametricUMAP().transform(np.zeros((3, 64)))
   with pytest.raises(ValueError, match="not fitted"):
     ParametricUMAP().inverse_transform(np.zeros((3, 2)))
-  with pytest.raises(ValueError, match=r"fitted on \(64,\)"):
+  with pytest.raises(ValueError, match="has 63 features, but ParametricUMAP "
+                     "is expecting 64"):
     fitted_umap.transform(np.zeros((3, 63)))
+  with pytest.raises(ValueError, match=r"fitted on \(64,\)"):
+    fitted_umap.transform(np.zeros((3, 8, 8)))  # 64 values, not 64 features
   with pytest.raises(ValueError, match="n_components=2"):
     fitted_umap.inverse_transform(np.zeros((3, 3)))
   with pytest.raises(ValueError, match="method"):
