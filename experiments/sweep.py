@@ -7,7 +7,9 @@ Each entry of `sweep.latent_dims` is a resumable sub-run
 `<workdir>/latent_<d>/` training every (KL weight, seed) member of
 `config.ensemble` in one program; rerun the command to resume. Then
 `<workdir>/summary.csv` (one row per member) and the sweep figures are
-written from the finished sub-runs.
+written from the finished sub-runs. With `--config.sweep.one_program=True`
+the whole grid is one run, `<workdir>/one_program/` (one compiled program;
+every member evaluated at its own latent size), with the same summary.
 
   --dry_run               print the per-dim train commands; run nothing
   --latent_dims=3,5       train only these dims (then summarise all finished)
@@ -56,10 +58,19 @@ def config_arguments(argv: list[str]) -> list[str]:
 
 
 def dry_run_commands(config_args: list[str], workdir: str,
-                     dims: list[int], all_dims: list[int]) -> list[str]:
-  """A comment, the train command of each dim in `dims`, then the summary
-  command."""
-  commands = [f"# sweep.latent_dims={all_dims}: {len(dims)} sub-run(s)"]
+                     dims: list[int], all_dims: list[int],
+                     one_program: bool = False) -> list[str]:
+  """A comment, the train command of each dim in `dims` (one for all of
+  them with `one_program`), then the summary command."""
+  if one_program:
+    commands = [f"# sweep.latent_dims={all_dims}: one program",
+                shlex.join(["python", "-m", "experiments.train",
+                            *config_args,
+                            f"--config.model.latent_dim={max(all_dims)}",
+                            f"--workdir={sweep.one_program_workdir(workdir)}"])]
+    dims = []
+  else:
+    commands = [f"# sweep.latent_dims={all_dims}: {len(dims)} sub-run(s)"]
   for latent_dim in dims:
     commands.append(shlex.join(
         ["python", "-m", "experiments.train", *config_args,
@@ -79,11 +90,18 @@ def main(argv):
     config, workdir = _CONFIG.value, _WORKDIR.value
     all_dims = sweep.latent_dims(config)
     only = [int(d) for d in _LATENT_DIMS.value] if _LATENT_DIMS.value else None
+    one_program = sweep.is_one_program(config)
+    if one_program and (only or _LATENT_DIM_INDEX.value is not None):
+      raise ValueError("--latent_dims / --latent_dim_index select sub-runs, "
+                       "but sweep.one_program=True trains every dim in one "
+                       "run: drop the flag or set "
+                       "--config.sweep.one_program=False.")
     dims = () if _SUMMARY_ONLY.value else sweep.select_dims(
         all_dims, only, _LATENT_DIM_INDEX.value)
     if _DRY_RUN.value:
       for command in dry_run_commands(config_arguments(sys.argv), workdir,
-                                      list(dims), list(all_dims)):
+                                      list(dims), list(all_dims),
+                                      one_program):
         print(command)
       return
     distributed.initialize()  # before any computation; no-op on one host
@@ -91,7 +109,8 @@ def main(argv):
       sweep.run_sweep(config, workdir, dims)
     # Restoring every sub-run for the figures is a one-process job.
     if jax.process_count() == 1:
-      sweep.write_summary(workdir, all_dims, config.eval.num_images)
+      sweep.write_summary(workdir, all_dims, config.eval.num_images,
+                          one_program)
     elif distributed.is_chief():
       logging.warning("Multi-host run: write the summary from one process "
                       "afterwards with --summary_only.")

@@ -87,18 +87,24 @@ def decoder_mean(likelihood: str, decoder_output: jax.Array) -> jax.Array:
 
 
 def gaussian_kl_to_standard_normal(mean: jax.Array,
-                                   log_variance: jax.Array) -> jax.Array:
+                                   log_variance: jax.Array,
+                                   mask: jax.Array | None = None
+                                   ) -> jax.Array:
   """Analytic KL(N(mean, exp(log_variance)) || N(0, I)), summed over dims.
 
   Args:
     mean: [B, D] posterior means.
     log_variance: [B, D] posterior log-variances.
+    mask: optional [D] (or [B, D]) weights, 1 for the dims that count and 0
+      for dims outside the model (a latent mask): their KL is left out.
 
   Returns:
     [B] KL divergence in nats.
   """
   per_dim = 0.5 * (jnp.exp(log_variance) + jnp.square(mean) - 1.0
                    - log_variance)
+  if mask is not None:
+    per_dim = per_dim * mask
   return jnp.sum(per_dim, axis=-1)
 
 

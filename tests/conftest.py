@@ -23,6 +23,22 @@ from latent_jax.runs import vae as vae_runs
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# --- Accelerator-only tests ---------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests marked `accelerator` (pyproject.toml) skip on a CPU backend."""
+  del config
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.default_backend() != "cpu":
+    return
+  skip = pytest.mark.skip(reason="accelerator test; the JAX backend is cpu "
+                          "(run on a GPU/TPU: pytest -m accelerator)")
+  for item in items:
+    if "accelerator" in item.keywords:
+      item.add_marker(skip)
+
+
 # --- The repository and its commands -----------------------------------------
 
 

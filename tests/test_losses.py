@@ -98,3 +98,17 @@ def test_umap_cross_entropy_matches_numpy():
   np.testing.assert_allclose(ours, reference, rtol=1e-5)
   assert np.all(np.isfinite(jax.grad(lambda p: losses.umap_cross_entropy(
       p, jnp.asarray(negative), a, b).sum())(jnp.asarray(positive))))
+
+
+def test_masked_kl_counts_only_the_unmasked_dims():
+  rng = np.random.default_rng(7)
+  mean = rng.normal(size=(3, 5)).astype(np.float32)
+  log_variance = rng.normal(size=(3, 5)).astype(np.float32)
+  mask = np.array([1, 1, 1, 0, 0], np.float32)
+  # Closed form on the first 3 dims only (NumPy, float64).
+  m, lv = mean[:, :3].astype(np.float64), log_variance[:, :3].astype(
+      np.float64)
+  reference = 0.5 * (np.exp(lv) + m ** 2 - 1 - lv).sum(-1)
+  np.testing.assert_allclose(
+      losses.gaussian_kl_to_standard_normal(mean, log_variance, mask),
+      reference, rtol=1e-5)

@@ -25,6 +25,13 @@ MNIST notebook's grid of latent dims:
   python -m experiments.sweep --config=experiments/configs/ablation.py:smoke \
       --workdir=/tmp/latent_jax/ablation_smoke
 
+Every (latent dim, KL weight, seed) cell as a member of one program (one
+ensemble at the largest latent dim, member i masked to its first d_i dims;
+the same summary.csv and figures, in `<workdir>/one_program/`):
+
+  python -m experiments.sweep --config=experiments/configs/ablation.py:smoke \
+      --config.sweep.one_program=True --workdir=/tmp/latent_jax/ablation_one
+
 Print the per-dim commands (e.g. to run them as separate jobs) without
 running anything: add --dry_run. One latent dim's ensemble alone is an
 ordinary training run:

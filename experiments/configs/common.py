@@ -85,6 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.steps_per_call = 200     # steps per host call (one sync)
   config.train.chunk_mode = "auto"      # "device_loop" (GPU/TPU), "dispatch"
                                         # (CPU); see latent_jax/train/step.py
+  config.train.compute_dtype = "float32"  # or "bfloat16": mixed precision,
+                                        # float32 params (train/step.py)
   config.train.log_every_steps = 200
   config.train.eval_every_steps = 0     # 0: once per epoch
   config.train.checkpoint_every_steps = 1000
@@ -104,6 +106,8 @@ def base_config() -> ml_collections.ConfigDict:
   # <workdir>/latent_<d>/. Empty: just model.latent_dim.
   config.sweep = ml_collections.ConfigDict()
   config.sweep.latent_dims = ()        # e.g. (3, 4, 5, 9, 10, 15, 20, 32)
+  config.sweep.one_program = False     # True: all dims in one masked program
+                                       # <workdir>/one_program/ (ensemble.py)
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 500

@@ -46,8 +46,8 @@ def _kl_axis(axis, weights) -> None:
   axis.minorticks_off()
 
 
-def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]], path: str
-                              ) -> plt.Figure:
+def plot_metrics_vs_kl_weight(rows: Sequence[dict[str, Any]],
+                              path: str | None = None) -> plt.Figure:
   """One panel per metric against KL weight; a line per latent dim (mean
   over seeds) with the seeds' min-max as a band."""
   metrics = [m for m in METRICS if _by_dim_and_weight(rows, m)]
@@ -109,7 +109,7 @@ def plot_rate_distortion(rows: Sequence[dict[str, Any]],
 
 def plot_reconstructions_per_cell(
     images: np.ndarray, cells: dict[tuple[int, float, int], np.ndarray],
-    path: str, cmap: str = "viridis") -> plt.Figure:
+    path: str | None = None, cmap: str = "viridis") -> plt.Figure:
   """Test images (top row), then one row per (latent dim, KL weight) cell,
   decoded by the cell's first seed.
 

@@ -32,6 +32,7 @@ from latent_jax.evaluation import explorer as explorer_lib
 from latent_jax.evaluation.metrics import make_evaluator, summarize
 from latent_jax.evaluation.registry import RUN_FIGURES, select_figures
 from latent_jax.evaluation.report import evaluate_and_plot
+from latent_jax.runs.member_models import MemberModels
 from latent_jax.train import distributed, runner, setup, sharding
 from latent_jax.train import workdir as workdir_lib
 from latent_jax.train import workdir_lock
@@ -54,7 +55,7 @@ KINDS = ("vae", "ae")
 
 class RestoredEnsemble(NamedTuple):
   """A trained run, every member; `nnx.update(model, params[i])` makes
-  `model` member i."""
+  `model` member i (a one-program sweep's member: `MemberModels.model`)."""
   config: ml_collections.ConfigDict
   dataset: Dataset
   model: nnx.Module
@@ -130,22 +131,25 @@ def evaluate_members(run: RestoredEnsemble, workdir: str, figures=None,
   figures = select_figures(run.config.eval.figures if figures is None
                            else figures, RUN_FIGURES)
   records = read_records(workdir)
+  sized = MemberModels(run.config, run.dataset.image_shape, run.model,
+                       run.members)
   if len(run.members) == 1:
-    nnx.update(run.model, run.params[0])
-    return _evaluate(run.model, run.dataset, run.config, workdir, run.step,
-                     figures, exploration, records)
+    return _evaluate(sized.model(run.members[0], run.params[0]), run.dataset,
+                     run.config, workdir, run.step, figures, exploration,
+                     records)
   entries = []
   for member in run.members:
     out_dir = member_dir(workdir, member)
     os.makedirs(out_dir, exist_ok=True)
-    nnx.update(run.model, run.params[member.index])
-    logging.info("Member %d (kl_weight=%g, seed=%d):", member.index,
-                 member.kl_weight, member.seed)
-    summary = _evaluate(run.model, run.dataset, run.config, out_dir,
-                        run.step, figures, exploration,
+    logging.info("Member %d (%s):", member.index, member.name)
+    summary = _evaluate(sized.model(member, run.params[member.index]),
+                        run.dataset, run.config, out_dir, run.step, figures,
+                        exploration,
                         member_records(records, run.members, member.index))
+    own_size = {} if member.latent_dim is None else {
+        "latent_dim": member.latent_dim}
     entries.append({"member": member.index, "kl_weight": member.kl_weight,
-                    "seed": member.seed, **summary})
+                    "seed": member.seed, **own_size, **summary})
   workdir_lib.write_eval(workdir, run.step, {"members": entries})
   return {"step": int(run.step), "members": entries}
 
@@ -180,6 +184,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   several members {"step", "members": [...]} (see `evaluate_members`).
   """
   distributed.initialize()  # a no-op unless launched as several processes
+  # First: a process refused later would leave the others in a collective.
+  distributed.check_same_config(workdir_lib.run_record(config, init_from))
   validate(config)
   workdir_lib.check_init_from(init_from, workdir)
   with workdir_lock.holding(workdir):
@@ -208,6 +214,7 @@ def _train_and_evaluate(config, workdir: str, init_from: str | None):
   optimizer, schedule = make_optimizer(config.train, total_steps)
   graphdef, model, state = _initial_state(config, dataset.image_shape,
                                           members, optimizer)
+  sized = MemberModels(config, dataset.image_shape, model, members)
   state = sharding.shard_members(state, mesh)
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   try:
@@ -231,14 +238,11 @@ def _train_and_evaluate(config, workdir: str, init_from: str | None):
       kl_warmup_steps=config.loss.kl_warmup_steps,
       batch_size=config.train.batch_size, num_train=dataset.num_train,
       conv_batching=conv_batching,
-      batch_sharding=sharding.batch_sharding(mesh))
+      batch_sharding=sharding.batch_sharding(mesh),
+      compute_dtype=config.train.compute_dtype)
   inputs = VAEInputs(sharding.put(dataset.train_images, everywhere),
-                     *jax.device_put(member_keys(config, members),
-                                     everywhere))
+                     *sharding.replicate(member_keys(config, members), mesh))
   test_images = sharding.put(dataset.test_images, everywhere)
-  test_evaluator = make_evaluator(graphdef, config.loss.likelihood,
-                                  config.loss.gaussian_scale,
-                                  config.eval.batch_size)
   started = time.perf_counter()
   several = len(members) > 1
   mean_of = f" (mean of {len(members)})" if several else ""
@@ -270,10 +274,12 @@ def _train_and_evaluate(config, workdir: str, init_from: str | None):
 
   def evaluate(step, state: TrainState):
     # Member by member: the evaluator is the report's compiled program.
-    per_member = [summarize(distributed.fetch(test_evaluator(
-        member_slice(state.params, member.index), test_images,
-        jax.random.key(config.seed + 1))), config.model.latent_dim)
-                  for member in members]
+    per_member = [summarize(distributed.fetch(make_evaluator(
+        sized.graphdef(member), config.loss.likelihood,
+        config.loss.gaussian_scale, config.eval.batch_size)(
+            sized.params(member, member_slice(state.params, member.index)),
+            test_images, jax.random.key(config.seed + 1))),
+        sized.latent_dim(member)) for member in members]
     metrics = {k: [m[k] for m in per_member] for k in per_member[0]}
     write_members(step, "test", metrics)
     logging.info("test at step %d | neg_elbo %.4g recon %.4g kl %.4g%s",
@@ -307,7 +313,7 @@ def _train_and_evaluate(config, workdir: str, init_from: str | None):
   run = RestoredEnsemble(config, dataset, model, members,
                          host_members(distributed.fetch(state.params)),
                          int(state.step))
-  return evaluate_members(run, workdir)
+  return distributed.chief_only(lambda: evaluate_members(run, workdir))
 
 
 def restore_ensemble(workdir: str) -> RestoredEnsemble:
@@ -346,8 +352,10 @@ def restore_run(workdir: str, member: int | None = None) -> RestoredRun:
   if not 0 <= member < len(run.members):
     raise ValueError(f"member={member} is out of range: {workdir} has "
                      f"{len(run.members)} member(s).")
-  nnx.update(run.model, run.params[member])
-  return RestoredRun(run.config, run.dataset, run.model, run.step)
+  model = MemberModels(run.config, run.dataset.image_shape, run.model,
+                       run.members).model(run.members[member],
+                                          run.params[member])
+  return RestoredRun(run.config, run.dataset, model, run.step)
 
 
 def run_explorer(workdir: str, member: int | None = None,

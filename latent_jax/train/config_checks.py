@@ -12,6 +12,7 @@ from latent_jax.data.dataset import SPLITS
 from latent_jax.models.presets import PRESETS
 from latent_jax.train.optimizers import OPTIMIZERS, SCHEDULES
 from latent_jax.train.chunk import resolve_chunk_mode
+from latent_jax.train.step import COMPUTE_DTYPES
 
 
 def _fail(key: str, value, problem: str) -> None:
@@ -74,6 +75,7 @@ def validate_config(config) -> None:
     _fail("train.learning_rate", config.train.learning_rate, "must be > 0.")
   _one_of(config, "train.optimizer", OPTIMIZERS)
   _one_of(config, "train.lr_schedule", SCHEDULES)
+  _one_of(config, "train.compute_dtype", COMPUTE_DTYPES)
   for key in ("train.steps_per_call", "train.log_every_steps",
               "train.checkpoint_every_steps", "train.keep_checkpoints",
               "train.lr_decay_steps", "eval.batch_size", "eval.num_images"):

@@ -9,6 +9,12 @@ parameter initialisation and its posterior noise. Member `(w, s)` of any
 ensemble therefore takes exactly the steps of a one-member run with
 `loss.kl_weight=w` and `ensemble.seeds=(s,)`.
 
+A one-program sweep (`sweep.one_program`) adds the latent size: its members
+are `sweep.latent_dims` x KL weights x seeds (latent dim major), the model
+is built at `model.latent_dim` >= every entry, and member `(d, w, s)` trains
+its first d latent dims only, through a traced [M, D] latent mask
+(`models.autoencoders.latent_mask`).
+
 The train state carries a leading member axis on every parameter and
 optimiser leaf; the step maps the per-member update over it with `jax.vmap`
 (see `vmap_members`), the KL weights and posterior keys being traced [M]
@@ -42,6 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from latent_jax.models.autoencoders import latent_mask
 
 try:
   from jax.extend import core as jax_core
@@ -96,11 +104,49 @@ class Member:
   index: int
   kl_weight: float
   seed: int
+  latent_dim: int | None = None  # a one-program sweep's size; None: model's
 
   @property
   def name(self) -> str:
-    """Directory-safe label, e.g. `kl0.5_seed1`."""
-    return f"kl{self.kl_weight:g}_seed{self.seed}"
+    """Directory-safe label, e.g. `kl0.5_seed1` (`latent2_kl0.5_seed1`)."""
+    prefix = "" if self.latent_dim is None else f"latent{self.latent_dim}_"
+    return f"{prefix}kl{self.kl_weight:g}_seed{self.seed}"
+
+
+def check_latent_dims(dims: Sequence[Any]) -> tuple[int, ...]:
+  """`sweep.latent_dims` checked: distinct integers >= 1."""
+  dims = tuple(dims)
+  for dim in dims:
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+      raise ValueError(f"Invalid config value sweep.latent_dims={dims!r}: "
+                       f"every entry must be an integer >= 1, got {dim!r}.")
+  if len(set(dims)) != len(dims):
+    raise ValueError(f"Invalid config value sweep.latent_dims={dims!r}: "
+                     "entries repeat; list each dim once.")
+  return dims
+
+
+def one_program_dims(config) -> tuple[int, ...]:
+  """The member latent sizes of a one-program sweep run; () otherwise.
+
+  Raises ValueError naming the key for an empty `sweep.latent_dims` or an
+  entry above `model.latent_dim` (its mask would not fit the model).
+  """
+  sweep = config.get("sweep")
+  if sweep is None or not sweep.get("one_program", False):
+    return ()
+  dims = check_latent_dims(sweep.latent_dims)
+  if not dims:
+    raise ValueError("Invalid config value sweep.latent_dims=(): "
+                     "sweep.one_program=True needs the latent dims to train; "
+                     "list them, e.g. --config.sweep.latent_dims='(2,3)'.")
+  if max(dims) > config.model.latent_dim:
+    raise ValueError(
+        f"Invalid config value sweep.latent_dims={dims!r}: a latent mask of "
+        f"{max(dims)} dims is larger than model.latent_dim="
+        f"{config.model.latent_dim}; set --config.model.latent_dim="
+        f"{max(dims)} (experiments.sweep does).")
+  return dims
 
 
 def ensemble_members(config) -> tuple[Member, ...]:
@@ -122,6 +168,10 @@ def ensemble_members(config) -> tuple[Member, ...]:
   kl_weights = kl_weights or (float(config.loss.kl_weight),)
   seeds = seeds or (int(config.seed),)
   pairs = [(float(w), int(s)) for w in kl_weights for s in seeds]
+  dims = one_program_dims(config)
+  if dims:
+    return tuple(Member(i, w, s, d) for i, (d, (w, s)) in enumerate(
+        (d, pair) for d in dims for pair in pairs))
   return tuple(Member(i, w, s) for i, (w, s) in enumerate(pairs))
 
 
@@ -168,24 +218,31 @@ def member_slice(tree: Any, index: int) -> Any:
 
 
 class MemberKeys(NamedTuple):
-  """The randomness and KL weights of a run's members."""
+  """The randomness, KL weights and latent masks of a run's members."""
   data_key: jax.Array    # batch order, shared by the members
   model_keys: jax.Array  # [M] posterior-noise keys
   kl_weights: jax.Array  # [M] float32
+  latent_masks: jax.Array | None = None  # [M, D] float32; None: no mask
 
 
 def member_keys(config, members: Sequence[Member]) -> MemberKeys:
-  """The data key, each member's noise key and the KL weights.
+  """The data key, each member's noise key, KL weight and latent mask.
 
   The data key (batch order) comes from `config.seed` and is shared; each
   member's posterior-noise key from its own seed, derived exactly as a
-  one-member run derives it, so members equal their single runs.
+  one-member run derives it, so members equal their single runs. Latent
+  masks only when some member has its own `latent_dim`.
   """
   data_key = jax.random.fold_in(jax.random.key(config.seed), 0)
   model_keys = jnp.stack([jax.random.fold_in(jax.random.key(m.seed), 1)
                           for m in members])
   kl_weights = jnp.asarray([m.kl_weight for m in members], jnp.float32)
-  return MemberKeys(data_key, model_keys, kl_weights)
+  if all(m.latent_dim is None for m in members):
+    return MemberKeys(data_key, model_keys, kl_weights)
+  size = config.model.latent_dim
+  masks = jnp.asarray(np.stack([latent_mask(
+      size if m.latent_dim is None else m.latent_dim, size) for m in members]))
+  return MemberKeys(data_key, model_keys, kl_weights, masks)
 
 
 # --- vmap with one ordinary convolution per member ---------------------------

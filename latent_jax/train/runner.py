@@ -17,8 +17,9 @@ It owns when things happen; the run that calls it owns what they do:
   one boolean per part reaches the host), else training stops as the NaN
   stop does, keeping the last good checkpoint;
 - SIGTERM: the current chunk stops within a few steps (dispatch mode) or at
-  its end (device loop), a checkpoint is written, and `Preempted` is raised
-  (entry points exit 143, as schedulers expect of a preempted job).
+  its end (device loop; and with several processes, which agree on the
+  stop there), a checkpoint is written, and `Preempted` is raised on every
+  process (entry points exit 143, as schedulers expect of a preempted job).
 
 Metrics reach the host once per chunk (gathered across processes), so the
 loop works unchanged when a run spans several hosts.
@@ -199,12 +200,16 @@ def train(state: TrainState, phases: Sequence[Phase], cadence: Cadence, *,
   signals = sigterm_flag() if stop_on_sigterm else contextlib.nullcontext()
   with signals as sigterm:
     should_stop = sigterm.is_set if sigterm is not None else None
+    # Several processes agree on a stop at chunk ends (one collective), so
+    # every process checkpoints the same step.
+    several = jax.process_count() > 1
+    chunk_stop = None if several else should_stop
     while step < total:
       phase = next(p for p in phases if step < p.end)
       end = min(phase.end, step + cadence.steps_per_call,
                 next_boundary(step, everies, total))
       started = time.perf_counter()
-      result = phase.chunk(state, phase.inputs, end - step, should_stop)
+      result = phase.chunk(state, phase.inputs, end - step, chunk_stop)
       state = result.state
       host = distributed.fetch(result._replace(state=None))
       seconds = time.perf_counter() - started
@@ -233,7 +238,9 @@ def train(state: TrainState, phases: Sequence[Phase], cadence: Cadence, *,
         hooks.evaluate(step, state)
       if is_time(step, cadence.checkpoint_every, total):
         save(step)
-      if should_stop is not None and should_stop():
+      if should_stop is not None and (
+          distributed.any_process(should_stop()) if several
+          else should_stop()):
         save(step)
         if checkpointer is not None:
           checkpointer.wait()

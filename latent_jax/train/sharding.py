@@ -8,6 +8,10 @@ them); stacked member parameters and optimiser state are sharded over
 images are replicated to every device: each device gathers its own slice of
 each batch on device, so no data moves from the host per step.
 
+With several processes the mesh holds other hosts' devices, which
+`jax.device_put` cannot reach: `put` builds every global array from the
+host copy each process holds, supplying only its own devices' shards.
+
 The automatic shape prefers data parallelism and puts the devices that the
 batch cannot use (its size must divide evenly) on the member axis.
 """
@@ -88,20 +92,40 @@ def member_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec("member"))
 
 
-def put(array, sharding: NamedSharding) -> jax.Array:
-  """Host array -> global array with `sharding`.
+def _is_key(array) -> bool:
+  return jax.dtypes.issubdtype(getattr(array, "dtype", None),
+                               jax.dtypes.prng_key)
 
-  Built from a callback so that with several processes each host supplies
-  only the shards its own devices hold (every host holds the same data).
+
+def put(array, sharding: NamedSharding) -> jax.Array:
+  """Host or device array -> global array with `sharding`.
+
+  On one process (every device addressable) a `device_put`. Across
+  processes a host array is built from a callback, so each process supplies
+  only the shards its own devices hold (every process holds the same
+  data); an array already global is resharded collectively. PRNG key
+  arrays keep their key type.
   """
-  array = np.asarray(array)
-  return jax.make_array_from_callback(array.shape, sharding,
-                                      lambda index: array[index])
+  if isinstance(array, jax.Array) and (not array.is_fully_addressable
+                                       or sharding.is_fully_addressable):
+    return jax.device_put(array, sharding)
+  if _is_key(array):
+    return jax.random.wrap_key_data(put(jax.random.key_data(array), sharding),
+                                    impl=jax.random.key_impl(array))
+  host = np.asarray(array)
+  return jax.make_array_from_callback(host.shape, sharding,
+                                      lambda index: host[index])
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Every leaf of `tree` replicated on every device of `mesh`."""
+  everywhere = replicated(mesh)
+  return jax.tree.map(lambda leaf: put(leaf, everywhere), tree)
 
 
 def shard_members(tree: Any, mesh: Mesh) -> Any:
   """Stacked member leaves [M, ...] over `member`; scalars replicated."""
   by_member, everywhere = member_sharding(mesh), replicated(mesh)
   return jax.tree.map(
-      lambda leaf: jax.device_put(
-          leaf, by_member if np.ndim(leaf) else everywhere), tree)
+      lambda leaf: put(leaf, by_member if np.ndim(leaf) else everywhere),
+      tree)

@@ -3,8 +3,9 @@
 A plain `Update` for the engine (train/chunk.py). Every run trains an
 ensemble (train/ensemble.py): parameters and optimiser state carry a leading
 member axis, the per-member step is mapped over it with `vmap_members`, and
-all members share each step's batch; KL weights and posterior keys are [M]
-arrays, traced, so any KL weights reuse one compiled program.
+all members share each step's batch; KL weights, posterior keys and
+(optionally) latent masks are [M] arrays, traced, so any KL weights or
+member latent sizes reuse one compiled program.
 
 The training images live on the device; each step takes its batch from a
 per-epoch permutation inside the program, so nothing is copied from the host
@@ -30,6 +31,9 @@ from latent_jax.train.ensemble import vmap_members
 # What the VAE step watches for NaN/Inf, in bit order.
 WATCHED = ("recon", "kl", "grad_norm")
 LOGGED = ("loss", "recon", "kl", "neg_elbo", "grad_norm")
+# train.compute_dtype: the forward/backward pass's dtype. Parameters,
+# optimiser state, gradients, losses and KL reductions stay float32.
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 class VAEInputs(NamedTuple):
@@ -38,6 +42,7 @@ class VAEInputs(NamedTuple):
   data_key: jax.Array    # key of the per-epoch permutations (shared)
   model_keys: jax.Array  # [M] keys of the posterior noise
   kl_weights: jax.Array  # [M] float32
+  latent_masks: jax.Array | None = None  # [M, D]; None: every dim trains
 
 
 def init_ensemble_state(member_params: Any, optimizer:
@@ -47,18 +52,34 @@ def init_ensemble_state(member_params: Any, optimizer:
                     jnp.zeros((), jnp.int32))
 
 
+def cast_floating(tree: Any, dtype: Any) -> Any:
+  """`tree` with its floating leaves as `dtype` (integer leaves unchanged).
+
+  The compute copy of float32 parameters: `astype`'s gradient casts back,
+  so gradients arrive in the parameters' own float32.
+  """
+  return jax.tree.map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+      else x, tree)
+
+
 def make_vae_update(graphdef: nnx.GraphDef,
                     optimizer: optax.GradientTransformation, *,
                     likelihood: str, gaussian_scale: float,
                     kl_warmup_steps: int, batch_size: int, num_train: int,
                     conv_batching: str = "auto",
-                    batch_sharding: Any = None) -> Update:
+                    batch_sharding: Any = None,
+                    compute_dtype: str = "float32") -> Update:
   """The ensemble step over `VAEInputs`.
 
   Args:
     conv_batching: how convolutions map over members (ensemble.py).
     batch_sharding: optional `jax.sharding.Sharding` of each step's
       [batch_size, H, W, C] batch (data parallelism over a mesh).
+    compute_dtype: one of `COMPUTE_DTYPES`; "bfloat16" runs the model on
+      bfloat16 copies of the parameters and images (mixed precision: what
+      accelerators' matrix units run fastest), with float32 parameters,
+      optimiser state and loss reductions.
 
   Metrics ([M] per step): loss, recon, kl, neg_elbo (recon + kl,
   unweighted), grad_norm.
@@ -67,10 +88,17 @@ def make_vae_update(graphdef: nnx.GraphDef,
   if steps_per_epoch < 1:
     raise ValueError(f"train.batch_size={batch_size} is larger than the "
                      f"training set ({num_train} images): lower it.")
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"train.compute_dtype={compute_dtype!r} is not one of "
+                     f"{COMPUTE_DTYPES}: use float32 or bfloat16.")
+  dtype = None if compute_dtype == "float32" else jnp.dtype(compute_dtype)
 
-  def loss_fn(params, images, key, kl_weight):
+  def loss_fn(params, images, key, kl_weight, latent_mask=None):
+    if dtype is not None:
+      params = cast_floating(params, dtype)
     model = nnx.merge(graphdef, params)
-    terms = model.loss_terms(images, key, likelihood, gaussian_scale)
+    terms = model.loss_terms(images, key, likelihood, gaussian_scale,
+                             compute_dtype=dtype, latent_mask=latent_mask)
     loss = jnp.mean(losses.negative_elbo(terms["recon"], terms["kl"],
                                          kl_weight))
     return loss, {"recon": jnp.mean(terms["recon"]),
@@ -80,10 +108,12 @@ def make_vae_update(graphdef: nnx.GraphDef,
     return jax.random.permutation(jax.random.fold_in(data_key, epoch),
                                   num_train)
 
-  def member_update(params, opt_state, step, batch, model_key, kl_weight):
+  def member_update(params, opt_state, step, batch, model_key, kl_weight,
+                    latent_mask=None):
     weight = kl_weight * losses.kl_warmup_factor(step, kl_warmup_steps)
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, batch, jax.random.fold_in(model_key, step), weight)
+        params, batch, jax.random.fold_in(model_key, step), weight,
+        latent_mask)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     return params, opt_state, {"loss": loss, "recon": terms["recon"],
@@ -93,6 +123,8 @@ def make_vae_update(graphdef: nnx.GraphDef,
 
   update_members = vmap_members(member_update, (0, 0, None, None, 0, 0),
                                 conv_batching)
+  update_masked = vmap_members(member_update, (0, 0, None, None, 0, 0, 0),
+                               conv_batching)
 
   def begin(state: TrainState, inputs: VAEInputs):
     return epoch_permutation(inputs.data_key, state.step // steps_per_epoch)
@@ -107,9 +139,10 @@ def make_vae_update(graphdef: nnx.GraphDef,
     batch = jnp.take(inputs.images, batch_indices, axis=0)
     if batch_sharding is not None:
       batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-    params, opt_state, metrics = update_members(
+    masked = () if inputs.latent_masks is None else (inputs.latent_masks,)
+    params, opt_state, metrics = (update_masked if masked else update_members)(
         state.params, state.opt_state, state.step, batch, inputs.model_keys,
-        inputs.kl_weights)
+        inputs.kl_weights, *masked)
     return TrainState(params, opt_state, state.step + 1), permutation, metrics
 
   return Update(step=step, begin=begin, watch=WATCHED)

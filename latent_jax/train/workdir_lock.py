@@ -140,7 +140,18 @@ def holding(workdir: str) -> Iterator[None]:
   removed again, so a refusal leaves nothing behind.
   """
   created = prepare_workdir(workdir)
-  lock = WorkdirLock(workdir) if distributed.is_chief() else None
+  lock, refused = None, None
+  if distributed.is_chief():
+    try:
+      lock = WorkdirLock(workdir)
+    except WorkdirBusyError as error:
+      refused = error
+  # Every process learns of a refusal, rather than wait in a collective.
+  if distributed.any_process(refused is not None):
+    if refused is not None:
+      raise refused
+    raise WorkdirBusyError(f"{workdir} is in use: process 0 of this job "
+                           "could not lock it (see its error).")
   try:
     yield
   finally:

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from latent_jax.train import distributed
+
 
 @pytest.fixture
 def dry_run(repo_root):
@@ -27,14 +29,27 @@ def test_slurm_task_runs_its_latent_dim_with_one_process_per_node(dry_run,
                                                                  repo_root):
   lines = dry_run("slurm.sbatch", "--config.train.epochs=3",
                   SLURM_ARRAY_TASK_ID="2", SLURM_JOB_NUM_NODES="2",
+                  SLURM_JOB_NODELIST="gpu07,gpu08",
                   SLURM_SUBMIT_DIR="/shared/latent_jax",
                   WORKDIR="/shared/runs/ablation")
-  assert lines == [
+  assert lines[:2] == [
       "cd /shared/latent_jax",
-      "srun --nodes=2 --ntasks-per-node=1 python -m experiments.sweep "
-      "--config=experiments/configs/ablation.py "
-      "--workdir=/shared/runs/ablation --latent_dim_index=2 "
+      "export JAX_COORDINATOR_ADDRESS=gpu07:23456 JAX_NUM_PROCESSES=2"]
+  srun = shlex.split(lines[2])
+  assert srun[:3] == ["srun", "--nodes=2", "--ntasks-per-node=1"]
+  wrapper, python = srun[3:7], srun[7:]
+  assert python == [
+      "python", "-m", "experiments.sweep",
+      "--config=experiments/configs/ablation.py",
+      "--workdir=/shared/runs/ablation", "--latent_dim_index=2",
       "--config.train.epochs=3"]
+  # Each task's wrapper sets its JAX_PROCESS_ID from SLURM_PROCID.
+  shown = subprocess.run([*wrapper, "printenv", "JAX_PROCESS_ID"],
+                         env={**os.environ, "SLURM_PROCID": "1"},
+                         capture_output=True, text=True, timeout=30)
+  assert shown.stdout.strip() == "1"
+  assert shlex.split(dry_run("slurm.sbatch")[-1])[3:6] == [
+      "python", "-m", "experiments.sweep"]  # one node: no JAX_* variables
   with open(os.path.join(repo_root, "launch", "slurm.sbatch")) as file:
     header = file.read().split("set -euo pipefail")[0]
   assert "#SBATCH --ntasks-per-node=1" in header
@@ -98,3 +113,26 @@ def test_local_runs_a_config_or_a_sweep(dry_run):
       "python -m experiments.sweep "
       "--config=experiments/configs/ablation.py:smoke "
       "--workdir=runs/ablation"]
+
+
+def test_local_starts_a_job_of_processes_with_the_jax_variables(dry_run):
+  lines = dry_run("local.sh", "--config.train.epochs=1", NUM_PROCESSES="2",
+                  PORT="23999")
+  train = ("python -m experiments.train "
+           "--config=experiments/configs/vae_heatmaps.py "
+           "--workdir=runs/vae_heatmaps --config.train.epochs=1")
+  assert lines == [
+      f"JAX_COORDINATOR_ADDRESS=127.0.0.1:23999 JAX_NUM_PROCESSES=2 "
+      f"JAX_PROCESS_ID={i} {train}" for i in (0, 1)] + [
+          "python -m experiments.evaluate --workdir=runs/vae_heatmaps"]
+  names = [word.split("=")[0] for word in lines[0].split()[:3]]
+  assert tuple(names) == distributed.EXPLICIT_VARS
+
+
+def test_local_refuses_a_bad_process_count(repo_root):
+  result = subprocess.run(["bash", "launch/local.sh"], cwd=repo_root,
+                          env={**os.environ, "NUM_PROCESSES": "0"},
+                          capture_output=True, text=True, timeout=30)
+  assert result.returncode == 2
+  assert result.stderr.strip() == ("error: NUM_PROCESSES=0 must be a "
+                                   "positive integer.")

@@ -176,7 +176,8 @@ def _start_training(workdir, repo_root):
   return subprocess.Popen(
       [sys.executable, "-m", "experiments.train",
        "--config=experiments/configs/vae_digits.py:smoke",
-       f"--config.train.epochs={SIGNAL_EPOCHS}", f"--workdir={workdir}"],
+       f"--config.train.epochs={SIGNAL_EPOCHS}", f"--workdir={workdir}",
+       "--config.eval.figures=samples"],  # the run's fate, not its figures
       cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
       text=True)
 

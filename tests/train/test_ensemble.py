@@ -80,7 +80,7 @@ def _assert_members_equal_references(images, references, chunk_mode,
                            gaussian_scale=1.0, kl_warmup_steps=0,
                            batch_size=BATCH, num_train=NUM_TRAIN,
                            chunk_mode=chunk_mode, conv_batching=conv_batching)
-  data_key, model_keys, kl_weights = member_keys(config, members)
+  data_key, model_keys, kl_weights = member_keys(config, members)[:3]
   state, first = chunk(state, images, data_key, model_keys, kl_weights, 2)
   state, _ = chunk(state, images, data_key, model_keys, kl_weights,
                    STEPS - 2)

@@ -142,3 +142,22 @@ def test_full_run_on_four_devices_equals_one_device(four_devices, run_config,
                                                                four_dir)]
   for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_put_builds_global_arrays_from_host_copies_keeping_key_types():
+  """`put`/`replicate` (the multi-process path for host arrays: a callback
+  per addressable shard) give the host values, keys stay keys."""
+  from latent_jax.train import sharding
+  mesh = sharding.make_mesh(batch_size=4, num_members=1)
+  host = np.arange(12, dtype=np.float32).reshape(3, 4)
+  placed = sharding.put(host, sharding.replicated(mesh))
+  np.testing.assert_array_equal(np.asarray(placed), host)
+  assert placed.sharding == sharding.replicated(mesh)
+  keys = jax.random.split(jax.random.key(3), 2)
+  tree = sharding.replicate({"keys": keys, "w": host}, mesh)
+  assert jax.dtypes.issubdtype(tree["keys"].dtype, jax.dtypes.prng_key)
+  np.testing.assert_array_equal(jax.random.key_data(tree["keys"]),
+                                jax.random.key_data(keys))
+  members = sharding.shard_members({"w": host, "step": np.int32(5)}, mesh)
+  assert members["w"].sharding == sharding.member_sharding(mesh)
+  assert int(members["step"]) == 5
