@@ -24,18 +24,18 @@ from absl import app, flags
 matplotlib.use("Agg")  # headless: the runs write figures to files
 
 from experiments import benchmark_device
+from experiments.cli import OUT
 from experiments.benchmark_ensemble import benchmark_ensemble
 from experiments.benchmark_umap import benchmark_umap
 from experiments.benchmark_vae import benchmark_vae
 
 
-_OUT = flags.DEFINE_string("out", None, "device: folder of the report.")
 _SMOKE = flags.DEFINE_bool("smoke", False, "device: tiny sizes on any "
                            "backend (a CPU rehearsal of the accelerator run).")
 
 
 def device_check() -> dict:
-  return benchmark_device.run_from_command(_OUT.value, _SMOKE.value)
+  return benchmark_device.run_from_command(OUT.value, _SMOKE.value)
 
 
 BENCHMARKS = {"vae": benchmark_vae, "ensemble": benchmark_ensemble,

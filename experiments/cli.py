@@ -24,6 +24,10 @@ from latent_jax.train.workdir_lock import WorkdirBusyError
 USER_ERRORS = (ValueError, FileNotFoundError, FloatingPointError,
                DatasetUnavailableError, WorkdirBusyError)
 USAGE_EXIT, FAILURE_EXIT = 2, 1
+# One definition for the entry points that write into a folder of their own
+# (compare: the comparison; benchmark device: the report): absl refuses a
+# flag defined twice in one process.
+OUT = flags.DEFINE_string("out", None, "Output directory.")
 _VERBOSE_ERRORS = flags.DEFINE_bool(
     "verbose_errors", False, "Also print the traceback of a user error (bad "
     "flag, config value or workdir, refused resume, missing dataset).")

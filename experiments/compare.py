@@ -26,7 +26,7 @@ matplotlib.use("Agg")  # headless: figures are written to files
 from absl import app, flags, logging
 from flax import nnx
 
-from experiments.cli import (USER_ERRORS, exit_with_error, parse_flags,
+from experiments.cli import (OUT, USER_ERRORS, exit_with_error, parse_flags,
                              quiet_library_logs)
 from latent_jax import losses
 from latent_jax.evaluation import exploration_figures
@@ -36,12 +36,11 @@ from latent_jax.train.workdir import EVAL_FILE
 from latent_jax.runs.vae import evaluate_workdir, restore_run
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories to compare.")
-_OUT = flags.DEFINE_string("out", None, "Output directory.")
 _GRID = flags.DEFINE_integer("grid", 7, "Side of the shared latent grid.")
 _PCA_BASELINE = flags.DEFINE_boolean(
     "pca_baseline", True, "Add PCA's 2-D projection of the images as a "
     "baseline column when a run has a 2-D latent space.")
-flags.mark_flags_as_required(["workdirs", "out"])
+flags.mark_flags_as_required(["workdirs", "out"])  # --out: cli.OUT
 
 RUN_COLUMNS = ("run", "kind", "arch", "latent_dim", "kl_weight", "step")
 
@@ -164,7 +163,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   try:
-    compare(_WORKDIRS.value, _OUT.value, _GRID.value, _PCA_BASELINE.value)
+    compare(_WORKDIRS.value, OUT.value, _GRID.value, _PCA_BASELINE.value)
   except USER_ERRORS as error:
     exit_with_error(error)
 

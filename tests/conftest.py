@@ -7,12 +7,24 @@ their folder uses (a fitted ParametricUMAP in umap/, fake decoders and latent
 codes in evaluation/, tiny images in train/).
 """
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
-import numpy as np
+# One persistent XLA compilation cache for the session and every subprocess
+# it starts (set before JAX is imported): the suite's many smoke runs compile
+# the same programs, and a cache hit returns the same executable.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="latent_jax_test_xla_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ.update({"JAX_COMPILATION_CACHE_DIR": _CACHE,
+                     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                     "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"})
+
+import numpy as np  # noqa: E402
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits

@@ -65,8 +65,8 @@ _SCRIPT = textwrap.dedent("""
       everywhere = sharding.replicated(mesh)
       keys = jax.device_put(member_keys(Config, members), everywhere)
       on_mesh = sharding.put(images, everywhere)
-      state, first = chunk(state, on_mesh, *keys, 4)
-      state, second = chunk(state, on_mesh, *keys, 3)
+      state, first = chunk(state, on_mesh, *keys[:3], 4)
+      state, second = chunk(state, on_mesh, *keys[:3], 3)
       leaf = jax.tree.leaves(state.params)[-1]
       return (jax.device_get(state.params), jax.device_get(second),
               list(leaf.sharding.shard_shape(leaf.shape)))
