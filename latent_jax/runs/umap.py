@@ -85,10 +85,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   `init_from`, the lock and when `config.json` is written: as for VAE runs
   (`runs/vae.py`); the graph and layout are this config's own.
   """
-  distributed.initialize()  # a no-op unless launched as several processes
-  validate(config)
-  workdir_lib.check_init_from(init_from, workdir)
-  with workdir_lock.holding(workdir):
+  with workdir_lock.opening_run(config, workdir, init_from, validate):
     return _train_and_evaluate(config, workdir, init_from)
 
 

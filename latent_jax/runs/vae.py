@@ -183,12 +183,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Returns the final test-set metrics (also in `<workdir>/eval.json`); for
   several members {"step", "members": [...]} (see `evaluate_members`).
   """
-  distributed.initialize()  # a no-op unless launched as several processes
-  # First: a process refused later would leave the others in a collective.
-  distributed.check_same_config(workdir_lib.run_record(config, init_from))
-  validate(config)
-  workdir_lib.check_init_from(init_from, workdir)
-  with workdir_lock.holding(workdir):
+  with workdir_lock.opening_run(config, workdir, init_from, validate):
     return _train_and_evaluate(config, workdir, init_from)
 
 

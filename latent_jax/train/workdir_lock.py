@@ -19,11 +19,12 @@ import fcntl
 import json
 import os
 import socket
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from absl import logging
 
 from latent_jax.train import distributed
+from latent_jax.train import workdir as workdir_lib
 
 LOCK_FILE = "lock"
 
@@ -159,3 +160,20 @@ def holding(workdir: str) -> Iterator[None]:
       lock.release()
       if created:
         _remove_if_empty(workdir)
+
+
+@contextlib.contextmanager
+def opening_run(config: Any, workdir: str, init_from: str | None,
+                validate: Callable[[Any], None]) -> Iterator[None]:
+  """Every run's start, in one order, then the lock for its life.
+
+  The processes' configs are compared first (a process refused later would
+  leave the others waiting in a collective), then `validate(config)` and
+  `--init_from` are checked before the workdir is touched.
+  """
+  distributed.initialize()  # a no-op unless launched as several processes
+  distributed.check_same_config(workdir_lib.run_record(config, init_from))
+  validate(config)
+  workdir_lib.check_init_from(init_from, workdir)
+  with holding(workdir):
+    yield
