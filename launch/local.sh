@@ -17,7 +17,8 @@
 #   CONFIG=experiments/configs/ae_heatmaps.py launch/local.sh --config.train.epochs=5
 #   SWEEP=1 CONFIG=experiments/configs/ablation.py:smoke launch/local.sh
 #   NUM_PROCESSES=2 CONFIG=experiments/configs/vae_heatmaps.py:smoke launch/local.sh
-# With NUM_PROCESSES > 1 a process that fails stops the others; the
+# With NUM_PROCESSES > 1 a process that fails stops the others, SIGTERM or
+# Ctrl-C to this script reaches every process (exit 143), and the
 # evaluation afterwards is one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +52,10 @@ run_job() {  # NUM_PROCESSES copies of $1; the first failure stops the rest
     eval "$1"
     return
   fi
-  local pids=() status=0
+  local pids=() status=0 signalled=0
+  # SIGTERM / Ctrl-C reach every process (each checkpoints and exits 143),
+  # as SLURM's preemption signals every task.
+  trap 'signalled=1; kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
   for ((i = 0; i < NUM_PROCESSES; i++)); do
     eval "$(process_env "${i}") exec $1" &
     pids+=("$!")
@@ -62,6 +66,11 @@ run_job() {  # NUM_PROCESSES copies of $1; the first failure stops the rest
       kill "${pids[@]}" 2>/dev/null || true
     fi
   done
+  wait || true  # processes still checkpointing after a signal
+  trap - TERM INT
+  if (( signalled )); then
+    return 143
+  fi
   return "${status}"
 }
 

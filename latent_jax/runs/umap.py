@@ -8,7 +8,8 @@
 The same command on the same workdir resumes from the latest checkpoint (the
 graph and layout are recomputed from the seed, identically); a finished run
 only re-evaluates. `python -m experiments.evaluate --workdir=...` redraws the
-figures from the saved reducer.
+figures from the saved reducer. A UMAP run is one process (its graph and
+edge batches are host-local): a multi-process job is refused with one line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import time
 from typing import Any
 
+import jax
 import ml_collections
 from absl import logging
 
@@ -61,6 +63,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
   select_figures(config.eval.figures, UMAP_FIGURES)
 
 
+def check_single_process() -> None:
+  """A UMAP run is one process; ValueError on every process of a job of
+  several (the kNN graph, layout and edge batches are host-local, so the
+  processes would train unsynchronised copies and race on the files)."""
+  if jax.process_count() > 1:
+    raise ValueError(
+        f"UMAP runs are single-process, but this job has "
+        f"{jax.process_count()} processes (JAX_NUM_PROCESSES, srun or a TPU "
+        "pod slice): run it as one process, e.g. without NUM_PROCESSES in "
+        "launch/local.sh or with --nodes=1 under SLURM.")
+
+
+def _validate_run(config: ml_collections.ConfigDict) -> None:
+  validate(config)
+  check_single_process()
+
+
 def _evaluate(reducer: ParametricUMAP, dataset: Dataset, config, workdir: str,
               step: int, figures=None) -> dict[str, float]:
   """eval.json numbers (held-out test set) and the figures."""
@@ -83,9 +102,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains (or resumes) the parametric UMAP of `workdir`, then evaluates.
 
   `init_from`, the lock and when `config.json` is written: as for VAE runs
-  (`runs/vae.py`); the graph and layout are this config's own.
+  (`runs/vae.py`); the graph and layout are this config's own. A job of
+  several processes is refused on every process before the workdir is
+  touched (`check_single_process`).
   """
-  with workdir_lock.opening_run(config, workdir, init_from, validate):
+  with workdir_lock.opening_run(config, workdir, init_from, _validate_run):
     return _train_and_evaluate(config, workdir, init_from)
 
 

@@ -16,10 +16,12 @@ It owns when things happen; the run that calls it owns what they do:
   optimiser state are checked finite on the device (one fused reduction;
   one boolean per part reaches the host), else training stops as the NaN
   stop does, keeping the last good checkpoint;
-- SIGTERM: the current chunk stops within a few steps (dispatch mode) or at
-  its end (device loop; and with several processes, which agree on the
-  stop there), a checkpoint is written, and `Preempted` is raised on every
-  process (entry points exit 143, as schedulers expect of a preempted job).
+- SIGTERM (from the start of compilation on): the current chunk stops
+  within a few steps (dispatch mode) or at its end (device loop; and with
+  several processes, which agree on the stop there with one collective per
+  chunk, so a signal to any one of them stops all at the same step), a
+  checkpoint is written, and `Preempted` is raised on every process (entry
+  points exit 143, as schedulers expect of a preempted job).
 
 Metrics reach the host once per chunk (gathered across processes), so the
 loop works unchanged when a run spans several hosts.
@@ -194,11 +196,13 @@ def train(state: TrainState, phases: Sequence[Phase], cadence: Cadence, *,
     meta = hooks.checkpoint_meta(at_step) if hooks.checkpoint_meta else {}
     checkpointer.save(at_step, state, {"step": at_step, **meta})
 
-  if step < total:
-    _precompile(state, [p for p in phases if step < p.end],
-                checkpointer is not None)
   signals = sigterm_flag() if stop_on_sigterm else contextlib.nullcontext()
   with signals as sigterm:
+    # Inside: a SIGTERM while compiling (minutes on large programs) stops
+    # at the first chunk's end like any other, on every process.
+    if step < total:
+      _precompile(state, [p for p in phases if step < p.end],
+                  checkpointer is not None)
     should_stop = sigterm.is_set if sigterm is not None else None
     # Several processes agree on a stop at chunk ends (one collective), so
     # every process checkpoints the same step.

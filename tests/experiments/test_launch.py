@@ -2,7 +2,9 @@
 
 import os
 import shlex
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -136,3 +138,54 @@ def test_local_refuses_a_bad_process_count(repo_root):
   assert result.returncode == 2
   assert result.stderr.strip() == ("error: NUM_PROCESSES=0 must be a "
                                    "positive integer.")
+
+
+def test_local_and_slurm_give_each_process_the_same_jax_variables(dry_run):
+  """Each process's JAX_* variables, as local.sh and slurm.sbatch set them,
+  are the job `distributed` reads (explicit_job); TPU VMs use JAX's own
+  detection (launch/tpu_vm.sh sets LATENT_JAX_MULTIHOST=1)."""
+  local = [dict(w.split("=", 1) for w in line.split()[:3])
+           for line in dry_run("local.sh", NUM_PROCESSES="2",
+                               PORT="23999")[:2]]
+  _, export, srun = dry_run("slurm.sbatch", SLURM_JOB_NUM_NODES="2",
+                            SLURM_JOB_NODELIST="gpu07,gpu08")
+  wrapper = shlex.split(srun)[3:7]
+  shared = dict(w.split("=", 1) for w in export.split()[1:])
+  slurm = []
+  for task in ("0", "1"):
+    shown = subprocess.run(
+        [*wrapper, "env"], env={**os.environ, **shared, "SLURM_PROCID": task},
+        capture_output=True, text=True, timeout=30).stdout.splitlines()
+    slurm.append({k: v for k, _, v in (l.partition("=") for l in shown)
+                  if k in distributed.EXPLICIT_VARS})
+  for envs, coordinator in ((local, "127.0.0.1:23999"),
+                            (slurm, "gpu07:23456")):
+    assert [set(env) for env in envs] == [set(distributed.EXPLICIT_VARS)] * 2
+    assert [distributed.explicit_job(env) for env in envs] == [
+        distributed.ExplicitJob(coordinator, 2, i) for i in (0, 1)]
+  ssh = dry_run("tpu_vm.sh", ACCELERATOR_TYPE="v4-32")[-1]
+  assert "LATENT_JAX_MULTIHOST=1 python -m experiments" in ssh
+  assert distributed.detect_launcher({"LATENT_JAX_MULTIHOST": "1"}) == "forced"
+
+
+def test_local_forwards_sigterm_to_every_process(repo_root, tmp_path):
+  # A stand-in `python` that waits for SIGTERM, records it, exits 143.
+  fake = tmp_path / "bin" / "python"
+  fake.parent.mkdir()
+  fake.write_text(
+      "#!/usr/bin/env bash\n"
+      f"trap 'touch {tmp_path}/term_$JAX_PROCESS_ID; exit 143' TERM\n"
+      f"touch {tmp_path}/up_$JAX_PROCESS_ID\n"
+      "while true; do sleep 0.05; done\n")
+  fake.chmod(0o755)
+  env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}",
+             NUM_PROCESSES="2", WORKDIR=str(tmp_path / "run"))
+  script = subprocess.Popen(["bash", "launch/local.sh"], cwd=repo_root,
+                            env=env)
+  for _ in range(200):
+    if all((tmp_path / f"up_{i}").exists() for i in (0, 1)):
+      break
+    time.sleep(0.05)
+  script.send_signal(signal.SIGTERM)
+  assert script.wait(timeout=30) == 143
+  assert all((tmp_path / f"term_{i}").exists() for i in (0, 1))
