@@ -16,8 +16,10 @@ def test_compare_two_runs(vae_heatmaps_run, tmp_path, smoke_config,
                           heatmap_cache):
   _, vae_dir, vae_summary = vae_heatmaps_run
   ae_dir = str(tmp_path / "ae")
+  # compare() reads eval.json's numbers and draws its own figure.
   vae_run.train_and_evaluate(
-      smoke_config(ae_heatmaps, **{"data.cache_dir": heatmap_cache}), ae_dir)
+      smoke_config(ae_heatmaps, **{"data.cache_dir": heatmap_cache,
+                                   "eval.figures": "loss_curves"}), ae_dir)
   out = str(tmp_path / "compare")
   rows = compare([vae_dir, ae_dir], out, grid=3)
   assert [row["kind"] for row in rows] == ["vae", "ae"]

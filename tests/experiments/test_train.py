@@ -2,39 +2,12 @@
 usage errors, 1 for failures), and fields with a None default can be set."""
 
 import importlib
-import json
 import os
 import pkgutil
 
 import pytest
 
 from experiments import configs
-
-# One interpreter imports the command once; each case runs in a fork of it
-# runs `python -m experiments.train ARGV` (absl's flags parse once per
-# process), its stderr in a file.
-_DRIVER = """
-import json, os, runpy, sys, tempfile
-import experiments.cli, latent_jax.runs  # the slow imports, once
-results = []
-for argv in json.loads(sys.argv[1]):
-  path = tempfile.mktemp()
-  pid = os.fork()
-  if pid == 0:
-    os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT), 2)
-    sys.stderr = os.fdopen(2, "w", buffering=1)
-    sys.argv = ["train", *argv]
-    try:
-      runpy.run_module("experiments.train", run_name="__main__")
-      code = 0
-    except SystemExit as stop:
-      code = stop.code
-    sys.stderr.flush()
-    os._exit(code)
-  _, status = os.waitpid(pid, 0)
-  results.append([os.waitstatus_to_exitcode(status), open(path).read()])
-print(json.dumps(results))
-"""
 
 
 def test_user_errors_are_one_line_with_their_exit_code(tmp_path, run_python):
@@ -61,12 +34,11 @@ def test_user_errors_are_one_line_with_their_exit_code(tmp_path, run_python):
       ([f"{digits}:smoke", "--config.data.max_train=0", work,
         "--verbose_errors"], 1, "data.max_train=0"),
   ]
-  result = run_python("-c", _DRIVER, json.dumps([c[0] for c in cases]))
-  assert result.returncode == 0, result.stderr
-  for (argv, code, text), (got_code, stderr) in zip(
-      cases, json.loads(result.stdout)):
+  for argv, code, text in cases:
+    result = run_python("-m", "experiments.train", *argv)
+    stderr = result.stderr
     lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert got_code == code, (argv, stderr)
+    assert result.returncode == code, (argv, stderr)
     assert len(lines) == 1 and text in lines[0], (argv, stderr)
     assert ("Traceback" in stderr) == ("--verbose_errors" in argv), argv
   assert not os.path.exists(tmp_path / "run")  # refused runs leave nothing
