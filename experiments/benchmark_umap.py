@@ -1,5 +1,9 @@
 """`python -m experiments.benchmark umap`: ParametricUMAP beside umap-learn.
 
+`--protocol=paper` instead runs the Parametric UMAP paper's protocol on
+several sets and seeds (experiments/benchmark_umap_protocol.py); the
+default protocol is this module's:
+
 For each data set (--umap_sets): scikit-learn's real digits (1,797 x 64),
 `mnist_like` (5,000 x 784: the digits upsampled to 28 x 28 and augmented,
 a stand-in for MNIST where it cannot be downloaded) and `synthetic` (the
@@ -29,19 +33,25 @@ new array shapes inside the timed fit.
 from __future__ import annotations
 
 import functools
+import os
 import time
 import warnings
 
 import numpy as np
 from absl import flags
 
+from experiments import benchmark_umap_protocol as protocol
+from experiments.benchmark_umap_sets import PROTOCOL_SETS
+from experiments.cli import OUT
 from experiments.timing import matmul_flops_per_sec
 from latent_jax import ParametricUMAP
 from latent_jax.data.digits import mnist_like_digits
 from latent_jax.evaluation import embedding_metrics
+from latent_jax.train.workdir import write_json
 
 _SETS = flags.DEFINE_list("umap_sets", ["digits", "mnist_like", "synthetic"],
-                          "Data sets for the umap benchmark.")
+                          "Data sets for the umap benchmark (--protocol="
+                          "paper: all of its sets unless given).")
 _INVERSE = flags.DEFINE_bool("umap_inverse", True, "Also compare inverse "
                              "transforms (decoder vs umap-learn).")
 _SCALE = flags.DEFINE_bool(
@@ -51,7 +61,53 @@ _SCALE = flags.DEFINE_bool(
 _PEER = flags.DEFINE_bool("umap_peer", True, "Run umap-learn beside ours "
                           "when it is installed.")
 
+PROTOCOLS = ("default", "paper")
+_PROTOCOL = flags.DEFINE_enum(
+    "protocol", "default", PROTOCOLS, "umap: `default` (this benchmark's "
+    "sets, phases, inverse) or `paper` (the Parametric UMAP paper's table: "
+    f"sets {', '.join(PROTOCOL_SETS)}, all by default; several seeds).")
+_SEEDS = flags.DEFINE_list("umap_seeds", ["0", "1", "2"], "umap "
+                           "--protocol=paper: the seeds of both estimators.")
+_PEER_CACHE = flags.DEFINE_string(
+    "umap_peer_cache", None, "umap --protocol=paper: JSON file of umap-learn's"
+    " scores per (set, seed, sizes, version), reused by later runs.")
+
 SIZES = {"mnist_like": 6250, "synthetic": 125_000}  # 80% trains: 5,000 and 100,000
+
+
+def known_sets(protocol_name: str) -> tuple[str, ...]:
+  """The --umap_sets names `protocol_name` accepts."""
+  if protocol_name == "paper":
+    return tuple(PROTOCOL_SETS)
+  return ("digits", *SIZES)
+
+
+def check_umap_sets(values: dict) -> bool:
+  """--umap_sets against --protocol (absl runs it while parsing, so a bad
+  value is one line before any work)."""
+  known = known_sets(values["protocol"])
+  unknown = [name for name in values["umap_sets"] or () if name not in known]
+  if unknown:
+    raise flags.ValidationError(
+        f"--umap_sets: unknown {unknown} for --protocol="
+        f"{values['protocol']}; accepted: {', '.join(known)}")
+  return True
+
+
+def check_umap_seeds(seeds: list[str] | None) -> bool:
+  """--umap_seeds: comma-separated integers >= 0."""
+  bad = [seed for seed in seeds or () if not seed.isdigit()]
+  if bad or not seeds:
+    problem = f"{bad} are not integers >= 0" if bad else "no seeds given"
+    raise flags.ValidationError(
+        f"{problem}; accepted: comma-separated integers, e.g. "
+        "--umap_seeds=0,1,2")
+  return True
+
+
+flags.register_multi_flags_validator(["protocol", "umap_sets"],
+                                     check_umap_sets)
+flags.register_validator("umap_seeds", check_umap_seeds)
 
 
 def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +115,6 @@ def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
     data, labels = load_digits(return_X_y=True)
     return (data / 16.0).astype(np.float32), labels
-  if name not in SIZES:
-    raise ValueError(f"Unknown --umap_sets entry {name!r}; known: digits, "
-                     f"{', '.join(SIZES)}.")
   images, labels = mnist_like_digits(SIZES[name], seed=0)
   return images.reshape(len(images), -1), labels
 
@@ -200,25 +253,47 @@ def benchmark_scale(num: int = 1_000_000, dims: int = 50
   return {f"scale/{k}": v for k, v in result.items()}
 
 
+def _peer_installed() -> bool:
+  try:
+    import umap  # pylint: disable=g-import-not-at-top,unused-import
+    return True
+  except ImportError:
+    print("umap-learn is not installed: timing ours only "
+          "(pip install umap-learn for the comparison).")
+    return False
+
+
+def benchmark_paper_protocol(peer: bool) -> dict[str, float]:
+  """--protocol=paper: prints the table; writes it (umap_protocol.md) and
+  the numbers (umap_protocol.json) to --out when given."""
+  sets = (_SETS.value if flags.FLAGS["umap_sets"].present
+          else list(PROTOCOL_SETS))
+  started = time.perf_counter()
+  rows = protocol.protocol_scores(sets, [int(s) for s in _SEEDS.value],
+                                  peer=peer, peer_cache=_PEER_CACHE.value)
+  table = protocol.markdown(rows)
+  results = protocol.summary(rows)
+  results["wall_sec"] = time.perf_counter() - started
+  print(table, flush=True)
+  if OUT.value:
+    os.makedirs(OUT.value, exist_ok=True)
+    with open(os.path.join(OUT.value, "umap_protocol.md"), "w") as file:
+      file.write(table + "\n")
+    write_json(os.path.join(OUT.value, "umap_protocol.json"), results)
+  return results
+
+
 def benchmark_umap() -> dict[str, float]:
   if _SCALE.value:
     return benchmark_scale()
-  peer = _PEER.value
+  peer = _PEER.value and _peer_installed()
+  if _PROTOCOL.value == "paper":
+    return benchmark_paper_protocol(peer)
+  # Warm-up: XLA compilation and numba JIT on small arrays (umap-learn's
+  # exact kNN below 4,096 points and NN-descent above).
+  protocol.warm_ours({})
   if peer:
-    try:
-      import umap  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      print("umap-learn is not installed: timing ours only "
-            "(pip install umap-learn for the comparison).")
-      peer = False
-  # Warm-up: XLA compilation and numba JIT on small arrays (NN-descent needs
-  # more than 4,096 points to be used by umap-learn).
-  warm, warm_labels = _load("mnist_like")
-  ParametricUMAP(random_state=0, n_epochs=1, layout_epochs=1,
-                 init_epochs=1).fit(warm[:500])
-  if peer:
-    umap.UMAP(n_epochs=5).fit(warm[:4200])
-  del warm_labels
+    protocol.warm_peer({})
 
   results = {}
   for name in _SETS.value:

@@ -200,7 +200,7 @@ from latent_jax.evaluation.umap_figures import plot_inverse_grid
 points = train_images[:UMAP_POINTS].reshape(UMAP_POINTS, -1)   # [N, 64]
 digit = np.asarray(data.train_labels)[:UMAP_POINTS, 0]
 reducer = latent_jax.ParametricUMAP(
-    n_components=2, parametric_reconstruction=True, n_epochs=30,
+    n_components=2, parametric_reconstruction=True, n_epochs=200,
     layout_epochs=10, init_epochs=50, random_state=SEED)
 embedding = reducer.fit_transform(points)
 print(f"trustworthiness of the embedding: "

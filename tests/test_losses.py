@@ -100,6 +100,32 @@ def test_umap_cross_entropy_matches_numpy():
       p, jnp.asarray(negative), a, b).sum())(jnp.asarray(positive))))
 
 
+def test_weighted_umap_cross_entropy_is_the_sampled_losss_expectation():
+  # 6 points, 9 weighted directed edges; the sampled loss draws edges by
+  # weight and 3 uniform negatives per edge (NumPy Monte Carlo, float64).
+  rng = np.random.default_rng(1)
+  z = rng.normal(0, 2, (6, 2))
+  head, tail = rng.integers(0, 6, 9), rng.integers(0, 6, 9)
+  weight = rng.uniform(0.1, 1.0, 9)
+  share = weight / weight.sum()
+  head_share = np.bincount(head, share, minlength=6)
+  sq = lambda i, j: np.sum((z[i] - z[j]) ** 2, axis=-1)
+  a, b = find_ab_params(1.0, 0.1)
+  every_point = np.broadcast_to(np.arange(6), (6, 6))
+  ours = float(losses.umap_weighted_cross_entropy(
+      jnp.asarray(sq(head, tail), jnp.float32), jnp.asarray(share,
+                                                            jnp.float32),
+      jnp.asarray(sq(np.arange(6)[:, None], every_point), jnp.float32),
+      jnp.asarray(head_share, jnp.float32), a, b, 3, 0.7))
+  draws = rng.choice(9, 400_000, p=share)
+  negatives = rng.integers(0, 6, (400_000, 3))
+  sampled = np.mean(losses.umap_cross_entropy(
+      jnp.asarray(sq(head[draws], tail[draws]), jnp.float32),
+      jnp.asarray(sq(head[draws][:, None], negatives), jnp.float32), a, b,
+      0.7))
+  np.testing.assert_allclose(ours, sampled, rtol=5e-3)
+
+
 def test_masked_kl_counts_only_the_unmasked_dims():
   rng = np.random.default_rng(7)
   mean = rng.normal(size=(3, 5)).astype(np.float32)

@@ -4,10 +4,14 @@
   near in the data? 1 is perfect (Venna & Kaski; scikit-learn's formula).
 - `knn_accuracy`: 5-NN classifier accuracy on the embedding, 5-fold
   cross-validated (how well classes stay separated).
+- `heldout_knn_accuracy`: a k-NN classifier fit on the training embedding,
+  scored on held-out points' embedding (the Parametric UMAP paper's
+  protocol: do new points land among their own class?).
 - `silhouette`: mean silhouette of the labels in the embedding.
 
-All three are O(N^2) in time; above `max_points` they are computed on a
-fixed random subset (the result says how many points were used).
+All but `heldout_knn_accuracy` are O(N^2) in time; above `max_points`
+they are computed on a fixed random subset (`seed`), the same subset for
+every embedding of the same data.
 """
 
 from __future__ import annotations
@@ -49,6 +53,23 @@ def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, *,
       cv=model_selection.StratifiedKFold(folds, shuffle=True,
                                          random_state=seed))
   return float(np.mean(scores))
+
+
+def heldout_knn_accuracy(train_embedding: np.ndarray,
+                         train_labels: np.ndarray, embedding: np.ndarray,
+                         labels: np.ndarray, *, n_neighbors: int = 5
+                         ) -> float:
+  """Accuracy on `embedding` [M, d] (labels [M]) of a k-NN classifier fit
+  on `train_embedding` [N, d] (labels [N]); every point is used."""
+  from sklearn import neighbors  # pylint: disable=g-import-not-at-top
+  if len(train_embedding) < n_neighbors:
+    raise ValueError(f"heldout_knn_accuracy: n_neighbors={n_neighbors} needs "
+                     f"at least that many training points, got "
+                     f"{len(train_embedding)}")
+  classifier = neighbors.KNeighborsClassifier(n_neighbors).fit(
+      np.asarray(train_embedding), np.asarray(train_labels).reshape(-1))
+  return float(classifier.score(np.asarray(embedding),
+                                np.asarray(labels).reshape(-1)))
 
 
 def silhouette(embedding: np.ndarray, labels: np.ndarray, *,

@@ -101,7 +101,7 @@ def draw_umap_view(decode: Decode, context: LatentContext,
   The reducer is fitted on the test codes with a decoder
   (parametric_reconstruction), so a point on the line maps back to a code
   through UMAP's trained decoder (2-D -> code), then through the model's
-  decoder to an image. A short schedule (n_epochs=30) keeps this figure
+  decoder to an image. A short schedule (n_epochs=200) keeps this figure
   cheap next to the rest of the evaluation; `latent_jax.ParametricUMAP`
   with defaults trains longer.
   """
@@ -109,7 +109,7 @@ def draw_umap_view(decode: Decode, context: LatentContext,
   from latent_jax.umap import ParametricUMAP  # pylint: disable=import-outside-toplevel
   codes = np.asarray(context.codes, np.float32)
   reducer = ParametricUMAP(n_components=2, parametric_reconstruction=True,
-                           n_epochs=30, init_epochs=100, random_state=0)
+                           n_epochs=200, init_epochs=100, random_state=0)
   reducer.fit(codes)
 
   def invert(points):

@@ -56,13 +56,20 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     min_dist, spread: shape of the low-dimensional similarity curve.
     metric: input-space metric ("euclidean", "cosine", or any pynndescent
       metric, which then always uses pynndescent).
-    n_epochs: passes over the weighted edge list; None: chosen from the data
-      size: MLP encoders on up to `full_batch_max_points` points, where a
-      step embeds every point, get a fixed budget of points embedded spread
-      over a bounded number of steps (plan.py); otherwise
+    n_epochs: passes over the weighted edge list. Up to
+      `full_batch_max_points` points (MLP encoders), a step embeds every
+      point and scores every edge: one epoch per step; None: a fixed
+      budget of points embedded, spread over a bounded number of steps
+      (plan.py). Above, minibatches of `batch_size` sampled edges; None:
       `plan.DEFAULT_UMAP_STEPS` steps (as epochs within [1, 500]).
-    batch_size: edges per training step.
-    negative_sample_rate: uniform negatives per positive edge.
+    batch_size: edges per training step in minibatch mode (above
+      full_batch_max_points points; full-batch steps score every edge).
+    negative_sample_rate: uniform negatives per positive edge: the
+      repulsion's weight, as in umap-learn.
+    negative_draws: uniform negatives actually drawn per point (full batch)
+      or per edge (minibatches) each step; their mean stands for the
+      negative_sample_rate negatives. More draws: less noise in the
+      repulsion, so finer local structure, at a small cost per step.
     learning_rate: Adam's learning rate (decays linearly to 0). None: 3e-2
       for MLP encoders that see at most `plan.NARROW_INPUT_FEATURES`
       features (narrow inputs, or the PCA in front of wide ones), else 1e-2:
@@ -101,7 +108,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     chunk_mode: "auto", "device_loop" or "dispatch" (train/chunk.py).
     steps_per_call: training steps per host call.
     full_batch_max_points: up to this many points, each step embeds every
-      point once and scores `batch_size` edges on them.
+      point once and scores every edge of the graph on them.
     neighbor_mixing: augmentation: each point the network sees is moved a
       random fraction in [0, neighbor_mixing] of the way towards one of its
       kNN (targets of the init phase move with it); 0: off. The encoder also
@@ -118,6 +125,11 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       components (fitted on the training data, then fixed; projection.py):
       a cheap first layer. The graph, decoder and inverse transform stay in
       input space. 0: off.
+    final_augmentation: the augmentation's (neighbor_mixing, input_noise)
+      scale at the last training step, as a fraction of its start, falling
+      linearly; 1: constant. Lower values fit the training points more
+      closely (training-set trustworthiness up) and generalise less
+      (held-out trustworthiness down).
 
   Fitted attributes: `embedding_` [N, n_components] float32, `graph_` (the
   fuzzy kNN graph, [N, N] sparse), `edges_` (its sampled edges), `model_`
@@ -153,7 +165,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
                neighbor_mixing: float = 0.5, input_noise: float = 0.75,
-               pca_components: int = 50):
+               pca_components: int = 50, negative_draws: int = 32,
+               final_augmentation: float = 1.0):
     arguments = locals()
     for name in self._get_param_names():
       setattr(self, name, arguments[name])

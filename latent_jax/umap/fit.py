@@ -130,8 +130,10 @@ class Fit:
     self.layout_key = jax.random.fold_in(self.key, 1)
     # Compile while the host builds the graph: XLA needs seconds on a CPU.
     capacity = max_edges(num_points, k)
+    pairs = plan_lib.full_batch(hp, num_points)  # scored every step
     table_shapes = edge_table_shapes(
-        capacity, (num_points, k) if hp["neighbor_mixing"] > 0 else None)
+        capacity, (num_points, k) if hp["neighbor_mixing"] > 0 else None,
+        num_points=num_points, pairs=pairs)
     self._compiling = [_in_background(
         lambda: self._compile_layout(table_shapes))]
     self.plan = plan_lib.plan(hp, num_points, None)
@@ -146,7 +148,7 @@ class Fit:
     self.table = make_edge_table(
         self.edges.head, self.edges.tail, self.edges.weight,
         neighbors=self.knn_indices if hp["neighbor_mixing"] > 0 else None,
-        capacity=capacity)
+        capacity=capacity, num_points=num_points, pairs=pairs)
     num_edges = len(self.edges.weight)
     if self.plan is None:
       self.plan = plan_lib.plan(hp, num_points, num_edges)
@@ -182,6 +184,9 @@ class Fit:
         autoencoder_loss=hp["autoencoder_loss"],
         global_correlation_loss_weight=hp["global_correlation_loss_weight"],
         full_batch=plan_lib.full_batch(hp, len(self.array)),
+        negative_draws=hp["negative_draws"],
+        final_augmentation=float(hp["final_augmentation"]),
+        total_steps=self.plan.total_steps,
         neighbor_mixing=hp["neighbor_mixing"],
         input_noise=hp["input_noise"] > 0)
     mode = hp["chunk_mode"]

@@ -7,15 +7,26 @@ Two phases share one optimiser state and one step counter:
   layout.py, or its spectral embedding), with batches of points drawn
   uniformly. It gives the network UMAP's layout before the sampled loss
   takes over.
-- "umap": each step draws `batch_size` edges with probability proportional
-  to their weight and `negative_sample_rate` uniform negatives per edge, all
-  with `jax.random` inside the program, and minimises UMAP's cross-entropy
-  (plus the optional reconstruction and global-correlation terms).
+- "umap": minimises UMAP's cross-entropy (plus the optional reconstruction
+  and global-correlation terms), with every random draw made by
+  `jax.random` inside the program:
+  - full batch (small data: every point is embedded each step): every edge
+    is scored with its weight, and each point meets `negative_draws`
+    uniform negatives (`shifted_negatives`;
+    `losses.umap_weighted_cross_entropy`): the sampled loss's expectation
+    over edges, without its variance;
+  - minibatches: `batch_size` edges drawn by weight, each head paired with
+    `negative_draws` points of a pool of `batch_size` uniform points
+    embedded once per step (3 * batch_size points embedded rather than
+    (2 + M) * batch_size; pairs merely share pool members).
+  In both, the repulsion weighs `negative_sample_rate` negatives per edge,
+  estimated by the mean over the draws: the rate sets the objective, the
+  draws only its variance, which is what limits local structure when few
+  uniform negatives land near a point.
 
-Negatives: each edge's head is paired with M points drawn uniformly from a
-pool of `batch_size` uniform points embedded once per step, so a step embeds
-3 * batch_size points rather than (2 + M) * batch_size. Every pair is still
-(head, uniform point); pairs merely share pool members within a step.
+Augmentation (neighbor_mixing, input_noise) scales from 1 at step 0 to
+`final_augmentation` at the last step: a smooth map early, a close fit of
+the training points at the end when it is below 1.
 
 Randomness depends only on (key, step), so a resumed run replays the steps
 an uninterrupted run would take. The engine (latent_jax/train/chunk.py)
@@ -70,6 +81,9 @@ class UMAPLossSettings(NamedTuple):
   autoencoder_loss: bool = False       # decoder gradient reaches the encoder
   global_correlation_loss_weight: float = 0.0
   full_batch: bool = False             # embed every point once per step
+  negative_draws: int = 5              # uniform draws averaged per head
+  final_augmentation: float = 1.0      # augmentation's scale at the end
+  total_steps: int = 1                 # the schedule's length
   neighbor_mixing: float = 0.0         # max fraction towards a kNN (0: off)
   input_noise: bool = False            # add data.noise_bank rows to inputs
 
@@ -97,6 +111,22 @@ def global_correlation_loss(inputs: jax.Array, embedding: jax.Array,
   return -jnp.mean(dx * dz)
 
 
+def shifted_negatives(points: jax.Array, bits: jax.Array) -> jax.Array:
+  """[M, N, d]: row m is `points` [N, d] cyclically shifted by a uniform
+  s_m in [1, N - 1] (bits: uint32 [M]), so point i meets point i + s_m.
+
+  Each of a point's M negatives is uniform over the other points, as an
+  independent draw would be; contiguous slices instead of N * M gathered
+  rows make the pass and its gradient a few memory copies rather than a
+  scatter of every pair.
+  """
+  num_points = points.shape[0]
+  shifts = 1 + index_from_bits(bits, num_points - 1)
+  doubled = jnp.concatenate([points, points])
+  return jax.vmap(lambda shift: jax.lax.dynamic_slice_in_dim(
+      doubled, shift, num_points, axis=0))(shifts)
+
+
 def phase_terms(settings: UMAPLossSettings) -> dict[str, tuple[str, ...]]:
   """{phase: the loss terms its steps report}, in the order they are added.
 
@@ -121,21 +151,33 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
   fall, rather than one fitted to the points alone.
   """
 
-  def add_noise(points, bits, data):
+  def add_noise(points, bits, data, scale=1.0):
     if not settings.input_noise:
       return points
-    return points + noise_from_bits(data.noise_bank, bits)
+    return points + scale * noise_from_bits(data.noise_bank, bits)
 
-  def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key):
+  def augmentation_scale(step):
+    """1 at step 0, falling linearly to final_augmentation at the end."""
+    done = jnp.clip(step / max(settings.total_steps, 1), 0.0, 1.0)
+    return 1.0 - (1.0 - settings.final_augmentation) * done
+
+  def umap_loss(params, data: TrainingData, table: EdgeTable, targets, key,
+                step):
     del targets
     model = nnx.merge(graphdef, params)
     num_points = data.inputs.shape[0]
-    num_negatives = settings.negative_sample_rate
+    scale = augmentation_scale(step)
     # Points embedded this step: all of them, or heads + tails + a pool.
     num_embedded = num_points if settings.full_batch else 3 * batch_size
+    # Full batch scores every edge; sampled edges then only serve the
+    # reconstruction and correlation terms.
+    auxiliary = (settings.reconstruction_weight > 0
+                 or settings.global_correlation_loss_weight > 0)
     bits = draw_bits(key, {
-        "edges": (2, batch_size),
-        "negatives": (batch_size, num_negatives),
+        "edges": (2, batch_size if auxiliary or not settings.full_batch
+                  else 0),
+        "negatives": ((settings.negative_draws,) if settings.full_batch
+                      else (batch_size, settings.negative_draws)),
         "pool": (0 if settings.full_batch else batch_size,),
         "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0),
         "noise": (num_embedded if settings.input_noise else 0,)})
@@ -145,17 +187,16 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
       if settings.neighbor_mixing > 0:
         points = mix(data.inputs, indices, *mixing_from_bits(
             indices, table.neighbors, bits["mixing"],
-            settings.neighbor_mixing))
+            settings.neighbor_mixing * scale))
       else:
         points = jnp.take(data.inputs, indices, axis=0)
-      return add_noise(points, bits["noise"], data)
+      return add_noise(points, bits["noise"], data, scale)
 
     if settings.full_batch:
       # Small data: one pass over all points serves any number of edges.
       everything = model.embed(inputs(jnp.arange(num_points)))
-      negatives = index_from_bits(bits["negatives"], num_points)
       z_head, z_tail = everything[heads], everything[tails]
-      z_negative = everything[negatives]
+      z_negative = shifted_negatives(everything, bits["negatives"])
     else:
       pool = index_from_bits(bits["pool"], num_points)
       picks = index_from_bits(bits["negatives"], batch_size)
@@ -163,11 +204,23 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
           model.embed(inputs(jnp.concatenate([heads, tails, pool]))), 3)
       z_negative = z_pool[picks]
     head_points = jnp.take(data.originals, heads, axis=0)
-    negative_sq = squared_distances(z_head[:, None, :], z_negative)
-    cross_entropy = losses.umap_cross_entropy(
-        squared_distances(z_head, z_tail), negative_sq, settings.a,
-        settings.b, settings.repulsion_strength)
-    terms = {"umap": jnp.mean(cross_entropy)}
+    if settings.full_batch:
+      umap_term = losses.umap_weighted_cross_entropy(
+          squared_distances(everything[table.pair_head],
+                            everything[table.pair_tail]),
+          table.pair_share, squared_distances(everything[None],
+                                              z_negative).T,
+          table.head_share, settings.a, settings.b,
+          settings.negative_sample_rate, settings.repulsion_strength)
+    else:
+      # Each edge's negative_sample_rate negatives, as the mean of its
+      # negative_draws draws.
+      umap_term = jnp.mean(losses.umap_cross_entropy(
+          squared_distances(z_head, z_tail),
+          squared_distances(z_head[:, None, :], z_negative), settings.a,
+          settings.b, settings.repulsion_strength * (
+              settings.negative_sample_rate / settings.negative_draws)))
+    terms = {"umap": umap_term}
     loss = terms["umap"]
     if settings.reconstruction_weight > 0:
       codes = z_head if settings.autoencoder_loss else jax.lax.stop_gradient(
@@ -187,7 +240,8 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                      * terms["correlation"])
     return loss, terms
 
-  def init_loss(params, data, table, targets, key):
+  def init_loss(params, data, table, targets, key, step):
+    del step
     model = nnx.merge(graphdef, params)
     num_points = data.inputs.shape[0]
     bits = draw_bits(key, {
@@ -229,7 +283,7 @@ def make_phase_updates(graphdef: nnx.GraphDef,
     def step(state: TrainState, aux, inputs: PhaseInputs):
       (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(
           state.params, inputs.data, inputs.table, inputs.targets,
-          jax.random.fold_in(inputs.key, state.step))
+          jax.random.fold_in(inputs.key, state.step), state.step)
       updates, opt_state = optimizer.update(grads, state.opt_state,
                                             state.params)
       params = optax.apply_updates(state.params, updates)

@@ -104,12 +104,13 @@ def plan(hp: Hyperparameters, num_points: int, num_edges: int | None,
   """Steps per phase.
 
   num_edges None (graph not built yet): the plan if it does not depend on
-  the edge count (full batch with default epochs), else None; its
+  the edge count (full batch: one step per epoch), else None; its
   layout_steps are then 0 until the graph is known. has_targets False:
   no init phase (nothing to regress onto).
   """
-  if hp["n_epochs"] is None and full_batch(hp, num_points):
-    umap_steps = default_umap_steps(hp, num_points)
+  if full_batch(hp, num_points):
+    # Each full-batch step scores every edge: one epoch.
+    umap_steps = hp["n_epochs"] or default_umap_steps(hp, num_points)
   elif num_edges is None:
     return None
   else:

@@ -39,6 +39,15 @@ class EdgeTable(NamedTuple):
   tail: jax.Array         # int32 [E_padded]
   block_cdf: jax.Array    # float32 [num_blocks]
   within_cdf: jax.Array   # float32 [num_blocks, BLOCK_SIZE]
+  # For full-batch steps, which score every edge instead of sampling it:
+  # each unordered pair {i, j} once (int32 [P_padded] each; the distance is
+  # symmetric, so half the directed edges' work), its share of the total
+  # weight of both directions (float32 [P_padded], padding 0), and each
+  # point's share as a head (float32 [N]). P_padded is 0 without pairs.
+  pair_head: jax.Array
+  pair_tail: jax.Array
+  pair_share: jax.Array
+  head_share: jax.Array
   # int32 [N, k]: each point's k nearest neighbours (self first), for the
   # neighbour-mixing augmentation; None when it is off.
   neighbors: jax.Array | None = None
@@ -61,11 +70,16 @@ def _num_blocks(num_edges: int, block_size: int) -> int:
 def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
                     block_size: int = BLOCK_SIZE,
                     neighbors: np.ndarray | None = None,
-                    capacity: int | None = None) -> EdgeTable:
+                    capacity: int | None = None,
+                    num_points: int | None = None,
+                    pairs: bool = True) -> EdgeTable:
   """Builds the two-level table for edges (head, tail) with `weight`.
 
   capacity: pad to room for this many edges (zero weight: never drawn), so
-  that the table's shapes are those of `edge_table_shapes(capacity, ...)`.
+  that the table's shapes are those of `edge_table_shapes(capacity, ...)`;
+  the unordered pairs are padded to half of it (`pair_capacity`: a
+  symmetric graph's). num_points: N, the points the edges join (None: the
+  largest index + 1). pairs: build the full-batch pair list.
   """
   weight = np.asarray(weight, np.float64)
   if weight.ndim != 1 or len(weight) == 0:
@@ -85,26 +99,67 @@ def make_edge_table(head: np.ndarray, tail: np.ndarray, weight: np.ndarray,
                                                 1.0)[:, None]
   # Padding carries no mass: its CDF stays at 1 and is never chosen.
   pad_index = lambda a: np.pad(np.asarray(a, np.int32), (0, pad))
+  if num_points is None:
+    num_points = int(max(np.max(head), np.max(tail))) + 1
+  share = weight / weight.sum()
+  head_share = np.bincount(np.asarray(head), share, minlength=num_points)
+  pair_head, pair_tail, pair_share = _unordered_pairs(
+      head, tail, share, num_points,
+      pair_capacity(capacity or len(weight)) if pairs else 0)
   # device_put, not jnp.asarray: the latter compiles a program per shape.
   to_device = lambda a, dtype: jax.device_put(np.asarray(a, dtype))
   return EdgeTable(to_device(pad_index(head), np.int32),
                    to_device(pad_index(tail), np.int32),
                    to_device(block_cdf, np.float32),
                    to_device(within, np.float32),
+                   to_device(pair_head, np.int32),
+                   to_device(pair_tail, np.int32),
+                   to_device(pair_share, np.float32),
+                   to_device(head_share, np.float32),
                    None if neighbors is None else to_device(neighbors,
                                                             np.int32))
 
 
+def pair_capacity(capacity: int) -> int:
+  """Room for the unordered pairs of `capacity` directed edges of a
+  symmetric graph (each pair is two of them)."""
+  return -(-capacity // 2)
+
+
+def _unordered_pairs(head, tail, share, num_points: int, capacity: int):
+  """Each unordered pair {i, j} once with the summed share of (i, j) and
+  (j, i): (head [capacity], tail [capacity], share [capacity]), padded."""
+  if capacity == 0:
+    empty = np.zeros(0)
+    return empty, empty, empty
+  low = np.minimum(head, tail).astype(np.int64)
+  code = low * num_points + np.maximum(head, tail)
+  codes, inverse = np.unique(code, return_inverse=True)
+  if len(codes) > capacity:
+    raise ValueError(f"{len(codes)} unordered pairs exceed their capacity "
+                     f"{capacity}: is the graph symmetric?")
+  pad = lambda a: np.pad(a, (0, capacity - len(codes)))
+  return (pad(codes // num_points), pad(codes % num_points),
+          pad(np.bincount(inverse, share, minlength=len(codes))))
+
+
 def edge_table_shapes(capacity: int, neighbors_shape: tuple[int, int] | None,
-                      block_size: int = BLOCK_SIZE) -> EdgeTable:
-  """The `jax.ShapeDtypeStruct`s of `make_edge_table(..., capacity=...)`."""
+                      block_size: int = BLOCK_SIZE, *, num_points: int,
+                      pairs: bool = True) -> EdgeTable:
+  """The `jax.ShapeDtypeStruct`s of `make_edge_table(..., capacity=...,
+  num_points=..., pairs=...)`."""
   num_blocks = _num_blocks(capacity, block_size)
+  num_pairs = pair_capacity(capacity) if pairs else 0
   spec = jax.ShapeDtypeStruct
   return EdgeTable(
       spec((num_blocks * block_size,), jnp.int32),
       spec((num_blocks * block_size,), jnp.int32),
       spec((num_blocks,), jnp.float32),
       spec((num_blocks, block_size), jnp.float32),
+      spec((num_pairs,), jnp.int32),
+      spec((num_pairs,), jnp.int32),
+      spec((num_pairs,), jnp.float32),
+      spec((num_points,), jnp.float32),
       None if neighbors_shape is None else spec(neighbors_shape, jnp.int32))
 
 

@@ -119,6 +119,9 @@ RULES: dict[str, Rule] = {
     "input_noise": number(0, note=" (a fraction of the data's feature "
                            "std; 0: off)"),
     "pca_components": integer(0, note=" (0: no projection)"),
+    "negative_draws": integer(1),
+    "final_augmentation": number(0, 1, note=" (the augmentation's scale at "
+                                 "the last step; 1: constant)"),
 }
 
 

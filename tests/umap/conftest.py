@@ -13,7 +13,7 @@ from latent_jax import ParametricUMAP
 from latent_jax.umap import progress
 
 # Small, fast settings for fits in tests (defaults train ~10x longer).
-FAST = dict(n_epochs=30, layout_epochs=10, init_epochs=50, batch_size=2048,
+FAST = dict(n_epochs=200, layout_epochs=10, init_epochs=50, batch_size=2048,
             random_state=0)
 # The cheapest fit: one UMAP step (every tiny edge list fits in one batch),
 # no layout or init phase; refits of one data shape reuse its compiled

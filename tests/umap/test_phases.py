@@ -18,6 +18,7 @@ from latent_jax.umap.sampling import make_edge_table, noise_bank
 from latent_jax.umap.phases import (PhaseInputs, TrainingData,
                                     UMAPLossSettings, global_correlation_loss,
                                     make_phase_losses, make_phase_updates,
+                                    shifted_negatives,
                                     phase_terms)
 
 
@@ -60,7 +61,7 @@ def test_reconstruction_gradient_reaches_encoder_only_if_asked(
                                 autoencoder_loss=autoencoder_loss)
     loss = make_phase_losses(graphdef, settings, 64, 64)["umap"]
     grads = jax.grad(lambda p: loss(p, TrainingData(data, data), table,
-                                    None, jax.random.key(0))[0])(params)
+                                    None, jax.random.key(0), 0)[0])(params)
     return grads["encoder"]
 
   differences = jax.tree.leaves(jax.tree.map(
@@ -82,13 +83,75 @@ def test_input_noise_is_off_at_zero_std_and_on_otherwise(digits_graph):
     bank = noise_bank(256, (64,), std, np.random.default_rng(0))
     training = TrainingData(data, data, jnp.asarray(bank))
     return [float(phases[phase](params, training, table, targets,
-                                jax.random.key(0))[0])
+                                jax.random.key(0), 0)[0])
             for phase in ("init", "umap")]
 
   clean = phase_losses(False, 0.0)
   assert phase_losses(True, 0.0) == pytest.approx(clean, rel=1e-6)
   noisy = phase_losses(True, 0.3)
   assert all(abs(n - c) > 1e-3 * abs(c) for n, c in zip(noisy, clean))
+
+
+def test_shifted_negatives_are_uniform_over_the_other_points():
+  points = jnp.arange(14, dtype=jnp.float32).reshape(7, 2)
+  bits = jax.random.bits(jax.random.key(0), (6000,), jnp.uint32)
+  rows = np.asarray(shifted_negatives(points, bits))  # [6000, 7, 2]
+  # Row m: the points cyclically shifted by s_m; point i meets i + s_m.
+  shift = (rows[:, 0, 0] / 2).astype(int)
+  for m in (0, 1, 2):
+    np.testing.assert_array_equal(rows[m], np.roll(points, -shift[m], 0))
+  # s_m uniform in [1, 6]: never the point itself.
+  counts = np.bincount(shift, minlength=7)
+  assert counts[0] == 0
+  expected = 6000 / 6
+  assert np.all(np.abs(counts[1:] - expected) < 4 * np.sqrt(expected))
+
+
+def test_negative_draws_change_the_variance_not_the_expectation(
+    digits_graph):
+  # Minibatch steps over 40 keys: 5 and 40 draws standing for 5 negatives
+  # agree in the mean (to its standard error) and 40 draws scatter less.
+  data, table = digits_graph
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=False, rngs=nnx.Rngs(0)))
+
+  def losses_over_keys(draws):
+    settings = UMAPLossSettings(1.58, 0.9, negative_draws=draws)
+    loss = make_phase_losses(graphdef, settings, 64, 64)["umap"]
+    keys = jax.random.split(jax.random.key(1), 40)
+    return np.asarray(jax.jit(jax.vmap(lambda k: loss(
+        params, TrainingData(data, data), table, None, k, 0)[0]))(keys))
+
+  few, many = losses_over_keys(5), losses_over_keys(40)
+  error = np.sqrt((few.var() + many.var()) / 40)
+  assert abs(few.mean() - many.mean()) < 3 * error
+  assert many.std() < few.std()
+
+
+def test_augmentation_falls_to_final_augmentation_at_the_last_step(
+    digits_graph):
+  # final_augmentation=0: at the last step the augmented loss is the plain
+  # one (the augmentation's random bits come after the edges' and
+  # negatives', so those match); at step 0 it is not.
+  data, table = digits_graph
+  table = table._replace(neighbors=jnp.asarray(
+      np.random.default_rng(0).integers(0, 200, (200, 5)), jnp.int32))
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=False, rngs=nnx.Rngs(0)))
+  bank = jnp.asarray(noise_bank(256, (64,), 0.3, np.random.default_rng(0)))
+  training = TrainingData(data, data, bank)
+
+  def loss(step, **augmentation):
+    settings = UMAPLossSettings(1.58, 0.9, total_steps=10, full_batch=True,
+                                **augmentation)
+    return float(make_phase_losses(graphdef, settings, 64, 64)["umap"](
+        params, training, table, None, jax.random.key(0), step)[0])
+
+  augmented = dict(neighbor_mixing=0.5, input_noise=True,
+                   final_augmentation=0.0)
+  plain = loss(0)
+  assert loss(10, **augmented) == pytest.approx(plain, rel=1e-6)
+  assert abs(loss(0, **augmented) - plain) > 1e-3 * abs(plain)
 
 
 def test_each_phase_watches_every_term_it_reports(digits_graph):

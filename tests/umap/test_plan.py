@@ -18,8 +18,11 @@ def test_full_batch_plan_is_known_before_the_graph():
   # Smaller data gets more (cheaper) full-batch steps.
   assert plan.plan(reducer, 1437, None).umap_steps > plan.plan(reducer, 
       5000, None).umap_steps
-  # Minibatches, or epochs given: the step count needs the edge count.
+  # Minibatches: the step count needs the edge count.
   assert plan.plan(reducer, 20_000, None) is None
-  given = ParametricUMAP(n_epochs=10, batch_size=1000).get_params()
+  given = ParametricUMAP(n_epochs=10, batch_size=1000,
+                         full_batch_max_points=1000).get_params()
   assert plan.plan(given, 5000, None) is None
   assert plan.plan(given, 5000, 12_345).umap_steps == 124  # ceil(10 * 12,345 / 1,000)
+  # Full batch: each step scores every edge, one epoch per step.
+  assert plan.plan(given, 1000, None).umap_steps == 10

@@ -23,9 +23,31 @@ def test_edge_sampler_frequencies_match_weights(digits):
   assert len(edges.weight) <= capacity
   # Several blocks, and whole blocks of zero-weight padding after them.
   table = make_edge_table(edges.head, edges.tail, edges.weight,
-                          block_size=256, capacity=capacity)
+                          block_size=256, capacity=capacity, num_points=300)
   assert jax.tree.map(lambda a: (a.shape, a.dtype), table) == jax.tree.map(
-      lambda a: (a.shape, a.dtype), edge_table_shapes(capacity, None, 256))
+      lambda a: (a.shape, a.dtype),
+      edge_table_shapes(capacity, None, 256, num_points=300))
+  # Full-batch steps' weights: each unordered pair once with the share of
+  # both its directions (the fuzzy graph is symmetric: half the edges), and
+  # each point's share as a head.
+  share = edges.weight / edges.weight.sum()
+  expected = {}
+  for h, t, w in zip(edges.head, edges.tail, share):
+    key = (min(h, t), max(h, t))
+    expected[key] = expected.get(key, 0.0) + w
+  pair_share = np.asarray(table.pair_share)
+  kept = pair_share > 0
+  assert kept.sum() == len(expected) == len(share) // 2
+  assert len(pair_share) == capacity // 2
+  got = dict(zip(zip(np.asarray(table.pair_head)[kept].tolist(),
+                     np.asarray(table.pair_tail)[kept].tolist()),
+                 pair_share[kept]))
+  assert set(got) == set(expected)
+  np.testing.assert_allclose([got[k] for k in expected],
+                             list(expected.values()), rtol=1e-5)
+  np.testing.assert_allclose(
+      np.asarray(table.head_share),
+      np.bincount(edges.head, share, minlength=300), rtol=1e-5, atol=1e-9)
   assert table.head.shape[0] - len(edges.weight) > 256
   heads, tails = jax.jit(lambda k: edges_from_bits(
       table, draw_bits(k, {"edges": (2, 400_000)})["edges"]))(

@@ -41,7 +41,10 @@ def test_bad_hyperparameters():
   for keyword, value in [("metric", "no_such_metric"), ("verbose", 1),
                          ("chunk_mode", "fast"), ("set_op_mix_ratio", 2.0),
                          ("random_state", -1), ("batch_size", 8.0),
-                         ("spread", 0)]:
+                         ("spread", 0), ("negative_draws", 0),
+                         ("negative_draws", 2.5),
+                         ("final_augmentation", 1.5),
+                         ("final_augmentation", -0.1)]:
     with pytest.raises(ValueError, match=f"^{keyword} must be"):
       ParametricUMAP(**{keyword: value}).fit(np.random.rand(30, 3))
 
