@@ -58,7 +58,7 @@ def shrink_umap_for_smoke(config: ml_collections.ConfigDict) -> None:
   """`smoke` for UMAP runs: the shared shrink, then a seconds-long UMAP."""
   common.shrink_for_smoke(config)
   config.eval.figures = "all"  # UMAP's own three (cheap)
-  config.umap.n_epochs = 3
+  config.umap.n_epochs = 30  # full-batch steps
   config.umap.layout_epochs = 3
   config.umap.init_epochs = 10
   config.umap.batch_size = 1024
