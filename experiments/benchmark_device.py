@@ -7,7 +7,7 @@ one accelerator, in at most 8 minutes.
 Writes DIR/device_report.json and DIR/device_report.md with one entry per
 section of `SECTIONS` (experiments/benchmark_device_sections.py measures
 them): the backend and device kind with its measured matmul rate; the
-accelerator-only tests (`pytest -m accelerator`, in a subprocess: pass/fail
+accelerator-only tests (`pytest -m accelerator`, in this process: pass/fail
 counts); the training loop against a bare jitted `value_and_grad` for the
 default heatmap VAE and the Keras reference preset at batch 64, 256, 1,024;
 ensembles of 1, 8, 32, 64 members; the masked one-program latent sweep
@@ -59,9 +59,11 @@ class Sizes(NamedTuple):
   ensemble_chunk: int               # steps per host call (the timed unit)
   sweep_grids: tuple[dict[str, Any], ...]  # ablation.py overrides, ascending
   sweep_smoke: bool                 # the ablation config's `smoke` switch
-  umap_points: tuple[int, ...]      # fit sizes (x 784), ascending
+  umap_points: tuple[int, ...]      # fit sizes (x umap_features), ascending
+  umap_features: int                # features per point
   umap_transform: int               # points transformed
-  umap_epochs: int | None           # None: the estimator's defaults
+  umap_params: dict[str, Any]       # ParametricUMAP keyword arguments
+                                    # ({}: its defaults)
   run_arch: str | None              # ensemble and sweep model.arch; None:
                                     # their configs' (the conv `small`)
 
@@ -79,23 +81,34 @@ DEVICE = Sizes(
     # 2,000 first: compilation and JIT warm-up, so that the line through
     # (2,000, 10,000) predicts 70,000 from the per-point cost.
     sweep_smoke=False, umap_points=(2_000, 10_000, 70_000),
-    umap_transform=10_000,
-    umap_epochs=None, run_arch=None)
+    umap_features=784, umap_transform=10_000,
+    umap_params={}, run_arch=None)
 
 SMOKE = Sizes(
     budgets={"backend": 10, "accelerator_tests": 40, "training_loop": 60,
              "ensemble": 40, "masked_sweep": 40, "umap": 30},
     matmul_size=256, test_paths=("tests/train/test_chunk_accelerator.py",),
-    # An MLP preset: the same code, compiled in a fraction of a conv's time.
-    loop_archs=("keras_mlp",), loop_batches=(64,), loop_steps=4,
+    # The same code at sizes where compilation is nearly all the cost, so
+    # the smoke shares programs between sections: an MLP preset (compiled in
+    # a fraction of a conv's time) at the smoke config's batch and data is
+    # one training program for the loop, the ensemble of one and both
+    # sweeps' latent-3 runs (compiled once where a persistent XLA cache is
+    # on, as in the test suite). It is UMAP's encoder preset, so a 3-dim
+    # UMAP shares most of its layer shapes (their initialisations compile
+    # once); 64 features are too few for its PCA (an eigendecomposition of
+    # the feature covariance, more than the rest of a 300-point fit).
+    loop_archs=("umap_mlp",), loop_batches=(32,), loop_steps=4,
     members=(1, 2), ensemble_steps=4, ensemble_chunk=2,
-    sweep_grids=({"ensemble.kl_weights": (1.0,), "ensemble.seeds": (0,),
-                  "train.epochs": 1, "data.max_train": 64,
-                  "data.max_test": 32, "train.batch_size": 16,
+    sweep_grids=({"sweep.latent_dims": (3,), "ensemble.kl_weights": (1.0,),
+                  "ensemble.seeds": (0,), "train.epochs": 1,
                   "eval.iwae_samples": 0, "eval.figures": "loss_curves",
                   "log.tensorboard": False},),
-    sweep_smoke=True, umap_points=(300,), umap_transform=300, umap_epochs=1,
-    run_arch="keras_mlp")
+    sweep_smoke=True, umap_points=(300,), umap_features=64,
+    umap_transform=300,
+    # One step, no layout or init phase: each phase is a program to compile.
+    umap_params=dict(n_components=3, n_epochs=1, spectral_init=False,
+                     layout_init=False),
+    run_arch="umap_mlp")
 
 
 def extrapolate(measured: list[tuple[float, float]], size: float) -> float:

@@ -10,16 +10,12 @@ benchmark's transform timing (benchmark_umap.py).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any
 
 import jax
-import numpy as np
 
 from experiments.benchmark_device import Context, Section, extrapolate
 from experiments.benchmark_ensemble import _Run
@@ -27,6 +23,7 @@ from experiments.benchmark_umap import _transform_seconds
 from experiments.benchmark_vae import measure_vae
 from experiments.configs import ablation, vae_heatmaps
 from experiments.timing import matmul_flops_per_sec
+from latent_jax.data.clusters import synthetic_clusters
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,25 +40,58 @@ def backend(section: Section, context: Context) -> None:
       "matmul_size": size, "matmul_flops_per_sec": rate})
 
 
+class _Outcomes:
+  """A pytest plugin that counts outcomes: a test's call passes, fails or
+  skips; a failing setup, teardown or collection is an error."""
+
+  def __init__(self):
+    self.counts = dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
+    self.failures: list[str] = []
+
+  def _failed(self, report, kind: str) -> None:
+    self.counts[kind] += 1
+    self.failures.append(f"{kind.upper()} {report.nodeid}\n"
+                         + "\n".join(report.longreprtext.splitlines()[-12:]))
+
+  def pytest_runtest_logreport(self, report) -> None:
+    if report.failed:
+      self._failed(report, "failed" if report.when == "call" else "error")
+    elif report.skipped and report.when in ("setup", "call"):
+      self.counts["skipped"] += 1
+    elif report.passed and report.when == "call":
+      self.counts["passed"] += 1
+
+  def pytest_collectreport(self, report) -> None:
+    if report.failed:
+      self._failed(report, "error")
+
+
 def accelerator_tests(section: Section, context: Context) -> None:
-  """`pytest -m accelerator` in a subprocess: pass/fail/skip counts."""
-  command = [sys.executable, "-m", "pytest", "-m", "accelerator", "-q",
-             "-p", "no:cacheprovider", *context.sizes.test_paths]
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                          timeout=max(section.remaining(), 30))
-  output = result.stdout + result.stderr
-  summary = output.strip().splitlines()[-1] if output.strip() else ""
-  counts = {kind: 0 for kind in ("passed", "failed", "skipped", "error")}
-  for number, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)",
-                                 summary):
-    counts[kind.rstrip("s") if kind.startswith("error") else kind] += int(
-        number)
-  section.rows.append({**counts, "returncode": result.returncode,
-                       "summary": summary})
-  # 0: all passed; 5: none collected (every one deselected or skipped).
-  if result.returncode not in (0, 5) or counts["failed"] or counts["error"]:
+  """`pytest -m accelerator` in this process: pass/fail/skip/error counts.
+
+  In process: the tests share the device this process already holds (JAX
+  preallocates 75% of a GPU's memory per process, so a second process
+  would find most of it taken), and the check pays no second start-up.
+  """
+  import pytest  # pylint: disable=g-import-not-at-top
+  outcomes = _Outcomes()
+  paths = [os.path.join(REPO, path) for path in context.sizes.test_paths]
+  code = int(pytest.main(
+      # Without the plugins that only cost time here: the cache, the
+      # unraisable-exception hook's full garbage collections, hypothesis.
+      ["-m", "accelerator", "-q", "-p", "no:cacheprovider", "-p",
+       "no:unraisableexception", "-p", "no:hypothesispytest",
+       f"--rootdir={REPO}", f"--config-file={REPO}/pyproject.toml",
+       f"--basetemp={os.path.join(context.out, 'accelerator_tests')}",
+       *paths], plugins=[outcomes]))
+  counts = outcomes.counts
+  section.rows.append({**counts, "returncode": code, "summary": ", ".join(
+      f"{number} {kind}" for kind, number in counts.items() if number)})
+  # 0: all passed; 5: none collected (every one deselected).
+  if code not in (0, 5) or counts["failed"] or counts["error"]:
     section.status = "failed"
-    section.note = "\n".join(output.strip().splitlines()[-30:])
+    section.note = "\n\n".join(outcomes.failures[:5]) or (
+        f"pytest exited with code {code}")
 
 
 def training_loop(section: Section, context: Context) -> None:
@@ -201,28 +231,17 @@ def masked_sweep(section: Section, context: Context) -> None:
         "summary_rows": rows[True], "summary_rows_per_size": rows[False]})
 
 
-def synthetic_points(num: int, dims: int = 784, seed: int = 0) -> np.ndarray:
-  """[num, dims] float32: 10 Gaussian clusters (std 1, centres std 3)."""
-  rng = np.random.default_rng(seed)
-  centres = rng.normal(0, 3, (10, dims)).astype(np.float32)
-  return (centres[rng.integers(0, 10, num)]
-          + rng.normal(0, 1, (num, dims)).astype(np.float32))
-
-
 def umap(section: Section, context: Context) -> None:
   """ParametricUMAP fits: phase times (`timings_`), transform time."""
   from latent_jax import ParametricUMAP  # pylint: disable=g-import-not-at-top
   sizes = context.sizes
-  epochs = ({} if sizes.umap_epochs is None else dict(
-      n_epochs=sizes.umap_epochs, layout_epochs=sizes.umap_epochs,
-      init_epochs=sizes.umap_epochs))
   measured: list[tuple[float, float]] = []
   for num in sizes.umap_points:
     if not section.fits(f"{num} points", extrapolate(measured, num)):
       break
-    data = synthetic_points(num)
+    data = synthetic_clusters(num, seed=0, dims=sizes.umap_features).points
     started = time.perf_counter()
-    reducer = ParametricUMAP(random_state=0, **epochs)
+    reducer = ParametricUMAP(random_state=0, **sizes.umap_params)
     reducer.fit(data)
     fit_seconds = time.perf_counter() - started
     transform_seconds = _transform_seconds(reducer.transform, data,
