@@ -18,6 +18,10 @@ import tempfile
 # One persistent XLA compilation cache for the session and every subprocess
 # it starts (set before JAX is imported): the suite's many smoke runs compile
 # the same programs, and a cache hit returns the same executable.
+# One BLAS thread (before NumPy is imported): on 2 cores shared with XLA's
+# threads, OpenBLAS's own threads contend for them and small products and
+# eigendecompositions slow down many-fold.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix="latent_jax_test_xla_")
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
