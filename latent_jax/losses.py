@@ -184,8 +184,11 @@ def umap_weighted_cross_entropy(positive_sq_dist: jax.Array,
   of drawing the edges.
 
   Args:
-    positive_sq_dist: [E] squared embedding distances along every edge.
-    edge_share: [E] each edge's weight over the total (sums to 1).
+    positive_sq_dist: [E] squared embedding distances along every edge
+      (or every unordered pair of a symmetric graph: the distance is the
+      same both ways).
+    edge_share: [E] each edge's (pair's: both directions') weight over the
+      total (sums to 1; padding 0).
     negative_sq_dist: [N, M] squared distances from each point to M
       uniformly drawn points.
     head_share: [N] each point's summed edge_share as a head.
