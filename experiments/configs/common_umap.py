@@ -72,7 +72,7 @@ def make_umap_config(arg: str | None = None, **overrides: Any
   """Base config + `umap` section + experiment `overrides` + `arg`."""
   base = common.base_config()
   base.umap = umap_section()
-  defaults = {"model.kind": "umap", "model.arch": "umap_mlp",
+  defaults = {"model.kind": "umap", "model.arch": "mlp",
               # a decoder, for inverse_transform and the inverse grid
               "umap.parametric_reconstruction": True,
               "model.latent_dim": 2, "train.log_every_steps": 100,

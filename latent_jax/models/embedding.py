@@ -1,7 +1,7 @@
 """A deterministic embedding network: encoder trunk + linear head (+ decoder).
 
 The parametric UMAP's model. Same trunks and decoders as the VAE/AE, so any
-preset (the 3 x 100 MLP `umap_mlp`, the conv `small` or `keras_conv`) serves;
+preset (the 5 x 64 MLP `umap_deep`, the conv `small` or `keras_conv`) serves;
 the decoder is optional and only built when an inverse map is wanted.
 """
 

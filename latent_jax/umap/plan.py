@@ -19,9 +19,10 @@ from latent_jax.umap.projection import InputProjection, project
 DEFAULT_UMAP_STEPS = 1000
 # Full-batch mode (every point embedded each step): a budget of network work,
 # in points embedded, spread over [MIN, MAX] steps. As umap-learn gives small
-# data more epochs, small data gets more (cheaper) steps.
-FULL_BATCH_POINT_BUDGET = 3_000_000
-FULL_BATCH_STEPS = (600, 2500)
+# data more epochs, small data gets more (cheaper) steps; past MAX, quality
+# no longer rises with steps (docs/benchmarks.md).
+FULL_BATCH_POINT_BUDGET = 2_250_000
+FULL_BATCH_STEPS = (450, 1200)
 # Regression onto the layout converges in a bounded number of steps however
 # many points there are.
 MAX_INIT_STEPS = 2000
@@ -34,7 +35,7 @@ NARROW_INPUT_FEATURES = 100
 ADAM_B1, ADAM_B2 = 0.7, 0.95
 # Rows of the input-noise bank (sampling.noise_bank); random signs double it.
 NOISE_BANK_SIZE = 4096
-ENCODER_ALIASES = {"mlp": "umap_mlp", "conv": "small"}
+ENCODER_ALIASES = {"mlp": "umap_deep", "conv": "small"}
 
 Hyperparameters = Mapping[str, Any]
 

@@ -57,7 +57,7 @@ def test_argument_string_sets_fields_and_rejects_typos():
 
 def test_encoder_aliases_name_presets():
   assert umap_digits.get_config("encoder=conv").model.arch == "small"
-  assert umap_digits.get_config("").model.arch == "umap_mlp"
+  assert umap_digits.get_config("").model.arch == "umap_deep"
 
 
 def test_binarized_mnist_config_loads_its_fake_prepared_data(tmp_path,
