@@ -2,7 +2,7 @@
 
 The shape of the Keras MLP-autoencoder notebook's model (784-500-300) is the
 `keras_mlp` preset; umap-learn's 3 x 100 encoder is `umap_mlp`, and
-ParametricUMAP's default 5 x 64 encoder is `umap_deep`.
+ParametricUMAP's default 5 x 64 SiLU encoder is `umap_deep`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,26 @@ from typing import Sequence
 import jax
 from flax import nnx
 
+# The encoder's hidden-layer activations, by name (a preset's `activation`).
+ACTIVATIONS = {"relu": nnx.relu, "silu": nnx.silu, "gelu": nnx.gelu,
+               "elu": nnx.elu, "tanh": nnx.tanh}
+
 
 class MLPEncoder(nnx.Module):
   """MLP trunk: [B, H, W, C] (or [B, F]) inputs -> [B, hidden[-1]] features.
 
-  Inputs are flattened, then pass through ReLU dense layers `hidden`.
+  Inputs are flattened, then pass through dense layers `hidden`, each
+  followed by `activation` (a name of `ACTIVATIONS`).
   """
 
   def __init__(self, input_shape: Sequence[int], hidden: Sequence[int], *,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, activation: str = "relu"):
     if not hidden:
       raise ValueError("MLPEncoder needs at least one hidden layer.")
+    if activation not in ACTIVATIONS:
+      raise ValueError(f"Unknown activation {activation!r}; use one of "
+                       f"{sorted(ACTIVATIONS)}.")
+    self.activation = activation  # a name: the module stays picklable
     self.input_shape = tuple(int(s) for s in input_shape)
     in_features = math.prod(self.input_shape)
     layers = []
@@ -36,8 +45,9 @@ class MLPEncoder(nnx.Module):
   def __call__(self, inputs: jax.Array) -> jax.Array:
     """inputs: [B, *input_shape] -> features [B, out_features]."""
     x = inputs.reshape(inputs.shape[0], -1)
+    act = ACTIVATIONS[self.activation]
     for layer in self.layers:
-      x = nnx.relu(layer(x))
+      x = act(layer(x))
     return x
 
   def batch_minor(self, inputs_t: jax.Array) -> jax.Array:
@@ -48,8 +58,9 @@ class MLPEncoder(nnx.Module):
     its head) faster than with batch-major activations.
     """
     h = inputs_t
+    act = ACTIVATIONS[self.activation]
     for layer in self.layers:
-      h = nnx.relu(layer.kernel[...].T @ h + layer.bias[...][:, None])
+      h = act(layer.kernel[...].T @ h + layer.bias[...][:, None])
     return h
 
 

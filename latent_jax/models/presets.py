@@ -67,14 +67,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         encoder=dict(hidden=(100, 100, 100)),
         decoder=dict(hidden=(100, 100, 100)),
     ),
-    # ParametricUMAP's default ("mlp"): five 64-wide ReLU layers. Depth,
+    # ParametricUMAP's default ("mlp"): five 64-wide SiLU layers. Depth,
     # not width, is what lets an encoder fit UMAP's clustered layout and
-    # place new points as the layout would; at 20k multiply-adds per point
-    # it costs less per step than 3 x 100 (docs/benchmarks.md compares
-    # the shapes). The decoder stays umap-learn's 3 x 100.
+    # place new points as the layout would, and a smooth activation fits
+    # it closer than ReLU; at 20k multiply-adds per point it costs less per
+    # step than 3 x 100 (docs/benchmarks.md compares the shapes and
+    # activations). The decoder stays umap-learn's 3 x 100 ReLU.
     "umap_deep": dict(
         family="mlp",
-        encoder=dict(hidden=(64, 64, 64, 64, 64)),
+        encoder=dict(hidden=(64, 64, 64, 64, 64), activation="silu"),
         decoder=dict(hidden=(100, 100, 100)),
     ),
 }

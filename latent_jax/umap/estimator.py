@@ -74,7 +74,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       for MLP encoders that see at most `plan.NARROW_INPUT_FEATURES`
       features (narrow inputs, or the PCA in front of wide ones), else 1e-2:
       a first layer with many inputs amplifies each step.
-    encoder: a preset of `latent_jax.models.PRESETS`, or "mlp" (5 x 64 ReLU,
+    encoder: a preset of `latent_jax.models.PRESETS`, or "mlp" (5 x 64 SiLU,
       `umap_deep`; umap-learn's 3 x 100 is `umap_mlp`) / "conv" (the
       `small` conv trunk, for images).
     decoder: build a decoder (the encoder preset's decoder) for
