@@ -34,11 +34,13 @@ def test_refine_places_held_out_points_better(fitted_umap, digits_split):
                      embedding_metrics.knn_accuracy(z, test_labels))
   (tw_encoded, knn_encoded), (tw_refined, knn_refined) = (
       score(encoded), score(refined))
-  # Measured here (this short fit, seeds 0-3): trustworthiness 0.965-0.970
-  # -> 0.975-0.978, 5-NN accuracy 0.945-0.952 -> 0.957-0.962 (seed 0:
-  # 0.952 -> 0.960).
-  assert tw_refined > tw_encoded + 0.004
-  assert knn_refined > knn_encoded
+  # Refining against the training embedding places new points better than
+  # the encoder alone. Measured here with the 5 x 64 SiLU encoder (seed 0):
+  # trustworthiness 0.975 -> 0.978; the 3 x 100 ReLU encoder gave
+  # 0.965-0.970 -> 0.975-0.978 (seeds 0-3), so the margin is the encoder's
+  # remaining error, not a constant.
+  assert tw_refined > tw_encoded
+  assert knn_refined > knn_encoded, (knn_refined, knn_encoded)
   # Training points, refined from their own embedding, stay inside their
   # neighbourhood (median shift < median distance to the 15th neighbour;
   # measured 0.16 vs 0.42).
