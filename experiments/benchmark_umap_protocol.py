@@ -275,21 +275,23 @@ def protocol_scores(sets: Sequence[str], seeds: Sequence[int], *,
     theirs = []
     for seed in seeds if peer else ():
       key = PeerCache.key(name, seed, sizes, peer_params)
-      if cache.get(key) is None:
+      scores = cache.get(key)
+      if scores is None:
         if not peer_warm:
           warm_peer(peer_params)
           peer_warm = True
-        cache.put(key, _score(make_peer(int(seed), peer_params), split,
-                              spec.fit_time_only, False))
-      theirs.append(cache.get(key))
+        scores = _score(make_peer(int(seed), peer_params), split,
+                        spec.fit_time_only, False)
+        cache.put(key, scores)
+      theirs.append(scores)
     first_seconds = _first_fit(split, int(seeds[0]), ours_params) if (
         first_fit) else None
     ours = []
     for index, seed in enumerate(seeds):
       ours.append(_score(make_ours(int(seed), ours_params), split,
                          spec.fit_time_only, True))
-      if first_seconds is not None and index == 0:
-        ours[0]["first_fit_sec"] = first_seconds
+      if index == 0 and first_seconds is not None:
+        ours[0]["first_fit_sec"] = first_seconds  # reported once per set
       print(f"  seed {seed}: ours {_brief(ours[-1])}"
             + (f"; umap-learn {_brief(theirs[index])}" if peer else ""),
             flush=True)
