@@ -111,10 +111,10 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     full_batch_max_points: up to this many points, each step embeds every
       point once and scores every edge of the graph on them.
     neighbor_mixing: augmentation: each point the network sees is moved a
-      random fraction in [0, neighbor_mixing] of the way towards one of its
-      kNN (targets of the init phase move with it); 0: off. The encoder also
-      learns the segments between neighbours, where new points lie, at a
-      small cost on the training set.
+      random fraction in [-neighbor_mixing, neighbor_mixing] of the way
+      towards one of its kNN (negative: away from it; targets of the init
+      phase move with it); 0: off. The encoder also learns the
+      neighbourhood along the kNN segments, where new points lie.
     input_noise: augmentation: Gaussian noise added to each input the
       network sees in training (after neighbor_mixing), with a std per
       feature of input_noise times the data's rms feature std, capped at one
@@ -165,7 +165,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
-               neighbor_mixing: float = 0.5, input_noise: float = 0.75,
+               neighbor_mixing: float = 0.4, input_noise: float = 0.75,
                pca_components: int = 50, negative_draws: int = 32,
                final_augmentation: float = 1.0):
     arguments = locals()

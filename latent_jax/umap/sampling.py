@@ -238,16 +238,19 @@ def edges_from_bits(table: EdgeTable, bits: jax.Array
 def mixing_from_bits(indices: jax.Array, neighbors: jax.Array,
                      bits: jax.Array, max_fraction: float
                      ) -> tuple[jax.Array, jax.Array]:
-  """(partner [n], fraction [n]) for moving each point towards a neighbour.
+  """(partner [n], fraction [n]) for moving each point along a kNN segment.
 
   Point i becomes x_i + t (x_j - x_i), j a uniform draw among its k - 1
-  nearest neighbours and t ~ U(0, max_fraction) (see `mix`). The encoder
-  then sees the segments between neighbours, where held-out points lie,
-  not only the training points themselves. bits: uint32 [2, n].
+  nearest neighbours and t ~ U(-max_fraction, max_fraction) (see `mix`):
+  towards the neighbour or as far away from it. The encoder then sees the
+  neighbourhood around each training point, where held-out points lie, not
+  only the point itself; two-sided, so the point stays the mean of its
+  augmented copies rather than being pulled towards its neighbours.
+  bits: uint32 [2, n].
   """
   column = 1 + index_from_bits(bits[0], neighbors.shape[1] - 1)
   partner = neighbors[indices, column]
-  return partner, max_fraction * uniform_from_bits(bits[1])
+  return partner, max_fraction * (2.0 * uniform_from_bits(bits[1]) - 1.0)
 
 
 def mix(values: jax.Array, indices: jax.Array, partner: jax.Array,
