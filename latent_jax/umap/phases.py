@@ -145,7 +145,7 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                       ) -> dict[str, Callable]:
   """{phase: loss_fn(params, data, edges, targets, key) -> (loss, terms)}.
 
-  Both phases show the encoder augmented inputs: moved towards a neighbour
+  Both phases show the encoder augmented inputs: moved along a kNN segment
   (neighbor_mixing) and then perturbed by Gaussian noise (input_noise), so
   that it learns a smooth map around the training points, where new points
   fall, rather than one fitted to the points alone.
