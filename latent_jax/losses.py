@@ -150,7 +150,9 @@ def umap_log_odds(squared_distance: jax.Array, a: float, b: float
 
 def umap_cross_entropy(positive_sq_dist: jax.Array,
                        negative_sq_dist: jax.Array, a: float, b: float,
-                       repulsion_strength: float = 1.0) -> jax.Array:
+                       repulsion_strength: float = 1.0,
+                       negative_weight: jax.Array | None = None
+                       ) -> jax.Array:
   """UMAP's fuzzy-set cross-entropy for sampled edges, per positive edge.
 
   Args:
@@ -160,12 +162,16 @@ def umap_cross_entropy(positive_sq_dist: jax.Array,
       uniformly drawn points (target membership 0).
     a, b: the low-dimensional curve's parameters (`find_ab_params`).
     repulsion_strength: weight of the negative terms (UMAP's gamma).
+    negative_weight: [B, M] importance weights of negatives drawn from
+      another distribution than the uniform (None: all 1).
 
   Returns:
-    [B]: -log q(positive) - gamma * sum_m log(1 - q(negative_m)).
+    [B]: -log q(positive) - gamma * sum_m w_m log(1 - q(negative_m)).
   """
   attraction = jax.nn.softplus(umap_log_odds(positive_sq_dist, a, b))
   repulsion = jax.nn.softplus(-umap_log_odds(negative_sq_dist, a, b))
+  if negative_weight is not None:
+    repulsion = negative_weight * repulsion
   return attraction + repulsion_strength * jnp.sum(repulsion, axis=-1)
 
 

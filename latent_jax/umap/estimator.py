@@ -63,7 +63,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       (plan.py). Above, minibatches of `batch_size` sampled edges; None:
       `plan.DEFAULT_UMAP_STEPS` steps (as epochs within [1, 500]).
     batch_size: edges per training step in minibatch mode (above
-      full_batch_max_points points; full-batch steps score every edge).
+      full_batch_max_points points; full-batch steps score every edge),
+      at least 2: each edge's negatives are drawn among the ends of the
+      step's other edges, importance-weighted to uniform (phases.py).
     negative_sample_rate: uniform negatives per positive edge: the
       repulsion's weight, as in umap-learn.
     negative_draws: uniform negatives actually drawn per point (full batch)

@@ -16,9 +16,10 @@ Two phases share one optimiser state and one step counter:
     `losses.umap_weighted_cross_entropy`): the sampled loss's expectation
     over edges, without its variance;
   - minibatches: `batch_size` edges drawn by weight, each head paired with
-    `negative_draws` points of a pool of `batch_size` uniform points
-    embedded once per step (3 * batch_size points embedded rather than
-    (2 + M) * batch_size; pairs merely share pool members).
+    `negative_draws` of the batch's own 2 * batch_size heads and tails
+    (`in_batch_negatives`): 2 * batch_size points embedded per step
+    rather than (2 + M) * batch_size, or 3 * batch_size with a separate
+    uniform pool.
   In both, the repulsion weighs `negative_sample_rate` negatives per edge,
   estimated by the mean over the draws: the rate sets the objective, the
   draws only its variance, which is what limits local structure when few
@@ -127,6 +128,29 @@ def shifted_negatives(points: jax.Array, bits: jax.Array) -> jax.Array:
       doubled, shift, num_points, axis=0))(shifts)
 
 
+def in_batch_negatives(z_ends: jax.Array, ends: jax.Array,
+                       head_share: jax.Array, bits: jax.Array
+                       ) -> tuple[jax.Array, jax.Array]:
+  """(negatives [B, M, d], their importance weights [B, M]) for B edges.
+
+  Edge b's M negatives are drawn among the 2 (B - 1) ends of the step's
+  other edges (z_ends [2B, d]: heads then tails; their point indices ends
+  [2B]; bits uint32 [B, M]), so no pool is embedded for them. The other
+  edges are drawn independently of edge b, each end being point j with
+  probability head_share[j] (edges are drawn by weight, and a symmetric
+  graph's tails are distributed as its heads); weighting it by
+  1 / (N head_share[j]) makes the repulsion's expectation UMAP's: a mean
+  over all N points.
+  """
+  num_edges = z_ends.shape[0] // 2
+  pick = index_from_bits(bits, 2 * (num_edges - 1))
+  edge = (jnp.arange(num_edges)[:, None] + 1 + pick // 2) % num_edges
+  slot = edge + num_edges * (pick % 2)
+  share = jnp.take(head_share, jnp.take(ends, slot))
+  weight = 1.0 / (head_share.shape[0] * jnp.maximum(share, 1e-12))
+  return z_ends[slot], jax.lax.stop_gradient(weight)
+
+
 def phase_terms(settings: UMAPLossSettings) -> dict[str, tuple[str, ...]]:
   """{phase: the loss terms its steps report}, in the order they are added.
 
@@ -167,8 +191,8 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
     model = nnx.merge(graphdef, params)
     num_points = data.inputs.shape[0]
     scale = augmentation_scale(step)
-    # Points embedded this step: all of them, or heads + tails + a pool.
-    num_embedded = num_points if settings.full_batch else 3 * batch_size
+    # Points embedded this step: all of them, or the heads and tails.
+    num_embedded = num_points if settings.full_batch else 2 * batch_size
     # Full batch scores every edge; sampled edges then only serve the
     # reconstruction and correlation terms.
     auxiliary = (settings.reconstruction_weight > 0
@@ -178,7 +202,6 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
                   else 0),
         "negatives": ((settings.negative_draws,) if settings.full_batch
                       else (batch_size, settings.negative_draws)),
-        "pool": (0 if settings.full_batch else batch_size,),
         "mixing": (2, num_embedded if settings.neighbor_mixing > 0 else 0),
         "noise": (num_embedded if settings.input_noise else 0,)})
     heads, tails = edges_from_bits(table, bits["edges"])
@@ -198,11 +221,11 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
       z_head, z_tail = everything[heads], everything[tails]
       z_negative = shifted_negatives(everything, bits["negatives"])
     else:
-      pool = index_from_bits(bits["pool"], num_points)
-      picks = index_from_bits(bits["negatives"], batch_size)
-      z_head, z_tail, z_pool = jnp.split(
-          model.embed(inputs(jnp.concatenate([heads, tails, pool]))), 3)
-      z_negative = z_pool[picks]
+      ends = jnp.concatenate([heads, tails])
+      z_ends = model.embed(inputs(ends))
+      z_head, z_tail = jnp.split(z_ends, 2)
+      z_negative, negative_weight = in_batch_negatives(
+          z_ends, ends, table.head_share, bits["negatives"])
     head_points = jnp.take(data.originals, heads, axis=0)
     if settings.full_batch:
       umap_term = losses.umap_weighted_cross_entropy(
@@ -219,7 +242,8 @@ def make_phase_losses(graphdef: nnx.GraphDef, settings: UMAPLossSettings,
           squared_distances(z_head, z_tail),
           squared_distances(z_head[:, None, :], z_negative), settings.a,
           settings.b, settings.repulsion_strength * (
-              settings.negative_sample_rate / settings.negative_draws)))
+              settings.negative_sample_rate / settings.negative_draws),
+          negative_weight=negative_weight))
     terms = {"umap": umap_term}
     loss = terms["umap"]
     if settings.reconstruction_weight > 0:

@@ -85,7 +85,8 @@ RULES: dict[str, Rule] = {
     "metric": Rule(_known_metric, "'euclidean', 'cosine' or a pynndescent "
                    "metric name"),
     "n_epochs": optional(integer(1), "chosen from the data size"),
-    "batch_size": integer(1),
+    "batch_size": integer(2, note=": a step's negatives are the ends of "
+                          "its other edges"),
     "negative_sample_rate": integer(1),
     "learning_rate": Rule(
         lambda v: v is None or (is_real(v) and v > 0),

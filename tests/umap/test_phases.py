@@ -1,6 +1,6 @@
 """The training phases' losses: the global correlation term, the
-reconstruction gradient, input noise; a non-finite term stops the engine
-naming it."""
+reconstruction gradient, input noise, the negatives of both modes; a
+non-finite term stops the engine naming it."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +9,7 @@ import pytest
 import scipy.stats
 from flax import nnx
 
+from latent_jax import losses
 from latent_jax.models.embedding import build_embedder
 from latent_jax.train import runner
 from latent_jax.train.chunk import init_train_state, make_chunk
@@ -17,9 +18,9 @@ from latent_jax.umap import plan
 from latent_jax.umap.sampling import make_edge_table, noise_bank
 from latent_jax.umap.phases import (PhaseInputs, TrainingData,
                                     UMAPLossSettings, global_correlation_loss,
-                                    make_phase_losses, make_phase_updates,
-                                    shifted_negatives,
-                                    phase_terms)
+                                    in_batch_negatives, make_phase_losses,
+                                    make_phase_updates, phase_terms,
+                                    shifted_negatives)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,80 @@ def test_shifted_negatives_are_uniform_over_the_other_points():
   assert counts[0] == 0
   expected = 6000 / 6
   assert np.all(np.abs(counts[1:] - expected) < 4 * np.sqrt(expected))
+
+
+def test_in_batch_negatives_are_other_edges_ends_weighted_to_uniform():
+  rng = np.random.default_rng(0)
+  num_points, num_edges, draws = 6, 50, 400
+  share = np.array([0.05, 0.1, 0.15, 0.2, 0.2, 0.3], np.float32)
+  ends = rng.choice(num_points, 2 * num_edges, p=share).astype(np.int32)
+  # Each end's "embedding" is its slot, so a negative names where it came
+  # from.
+  slots = jnp.arange(2 * num_edges, dtype=jnp.float32)[:, None]
+  bits = jax.random.bits(jax.random.key(0), (num_edges, draws), jnp.uint32)
+  negatives, weight = in_batch_negatives(slots, jnp.asarray(ends),
+                                         jnp.asarray(share), bits)
+  picked = np.asarray(negatives[..., 0]).astype(int)  # [B, M]
+  own = np.arange(num_edges)[:, None]
+  assert not np.any((picked == own) | (picked == own + num_edges))
+  # Uniform over the 2 (B - 1) other ends (chi-square).
+  others = np.stack([np.delete(np.arange(2 * num_edges), [b, b + num_edges])
+                     for b in range(num_edges)])
+  rank = (picked[..., None] > others[:, None, :2 * num_edges - 2]).sum(-1)
+  counts = np.bincount(rank.ravel(), minlength=2 * num_edges - 2)
+  assert scipy.stats.chisquare(counts).pvalue > 1e-3
+  np.testing.assert_allclose(weight, 1 / (num_points * share[ends[picked]]),
+                             rtol=1e-6)
+  # Ends drawn by share, weighted by 1 / (N share): a value per point
+  # averages to its plain mean over the points, as uniform negatives would.
+  values = rng.normal(size=num_points)
+  many = rng.choice(num_points, 200_000, p=share)
+  estimate = np.mean(values[many] / (num_points * share[many]))
+  assert abs(estimate - values.mean()) < 0.02
+
+
+def test_minibatch_loss_is_the_uniform_negative_losss_expectation(
+    digits, digits_graph):
+  # Over 300 keys, the minibatch loss (edges by weight, in-batch negatives)
+  # averages to its closed-form expectation: every edge by its share, each
+  # head repelled from all N points (itself included) with equal weight.
+  # The digits graph's weights, scaled symmetrically by c_i c_j (c in
+  # [0.1, 3]): points' shares differ 10-fold, so unweighted in-batch
+  # negatives would over-repel from the heavy ones.
+  data, _ = digits_graph
+  graphdef, params = nnx.split(build_embedder(
+      "umap_mlp", (64,), 2, with_decoder=False, rngs=nnx.Rngs(0)))
+  # The output layer scaled up: an embedding spread as a trained one is,
+  # over which the repulsion varies.
+  params = jax.tree.map(lambda v: 30.0 * v if v.shape[-1] == 2 else v,
+                        params)
+  a, b, rate = 1.58, 0.9, 5
+  z = np.asarray(nnx.merge(graphdef, params).embed(data), np.float64)
+  indices, distances = graph_lib.nearest_neighbors(digits[0][:200], 10)
+  edges = graph_lib.graph_edges(
+      graph_lib.fuzzy_simplicial_set(indices, distances))  # as the fixture's
+  head, tail = edges.head, edges.tail
+  scale = np.random.default_rng(3).uniform(0.1, 3.0, len(data))
+  weight = edges.weight * scale[head] * scale[tail]
+  table = make_edge_table(head, tail, weight)
+  share = weight / weight.sum()
+  loss = make_phase_losses(graphdef, UMAPLossSettings(a, b),
+                           64, 64)["umap"]
+  keys = jax.random.split(jax.random.key(2), 300)
+  sampled = np.asarray(jax.jit(jax.vmap(lambda k: loss(
+      params, TrainingData(data, data), table, None, k, 0)[0]))(keys))
+  log_odds = lambda sq: np.log(a) + b * np.log(
+      sq + losses.UMAP_DISTANCE_EPSILON)
+  softplus = lambda t: np.logaddexp(t, 0.0)
+  attraction = softplus(log_odds(np.sum((z[head] - z[tail]) ** 2, -1)))
+  all_pairs = np.sum((z[:, None] - z[None]) ** 2, -1)
+  repulsion = softplus(-log_odds(all_pairs)).mean(1)  # [N]: over all j
+  head_share = np.bincount(head, share, minlength=len(z))
+  expected = (np.sum(share * attraction)
+              + rate * np.sum(head_share * repulsion))
+  error = sampled.std() / np.sqrt(len(sampled))
+  assert abs(sampled.mean() - expected) < 4 * error, (sampled.mean(),
+                                                      expected, error)
 
 
 def test_negative_draws_change_the_variance_not_the_expectation(
