@@ -12,6 +12,7 @@ consistently.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -148,6 +149,49 @@ def umap_log_odds(squared_distance: jax.Array, a: float, b: float
   return math.log(a) + b * jnp.log(squared_distance + UMAP_DISTANCE_EPSILON)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _umap_term(squared_distance: jax.Array, a: float, b: float, sign: float
+               ) -> jax.Array:
+  """softplus(sign * t) of `umap_log_odds` t; sign +1: -log q, -1: -log(1-q)."""
+  return jax.nn.softplus(sign * umap_log_odds(squared_distance, a, b))
+
+
+def _umap_term_forward(squared_distance, a, b, sign):
+  t = sign * umap_log_odds(squared_distance, a, b)
+  small = jnp.exp(-jnp.abs(t))  # the one exp serves the value and gradient
+  value = jnp.maximum(t, 0.0) + jnp.log1p(small)
+  sigmoid = jnp.where(t >= 0, 1.0, small) / (1.0 + small)
+  return value, (sigmoid, squared_distance)
+
+
+def _umap_term_backward(a, b, sign, residuals, cotangent):
+  del a
+  sigmoid, squared_distance = residuals
+  # d softplus(sign t) / d s = sign sigmoid(sign t) b / (s + eps).
+  return (cotangent * sign * b * sigmoid
+          / (squared_distance + UMAP_DISTANCE_EPSILON),)
+
+
+_umap_term.defvjp(_umap_term_forward, _umap_term_backward)
+
+
+def umap_attraction(squared_distance: jax.Array, a: float, b: float
+                    ) -> jax.Array:
+  """-log q(d) = softplus(t), elementwise over squared distances [...].
+
+  Its gradient is written out (one log, one exp and one log1p per element
+  for value and gradient together, where autodiff recomputes them): the
+  full-batch step evaluates it on every edge and negative pair.
+  """
+  return _umap_term(squared_distance, a, b, 1.0)
+
+
+def umap_repulsion(squared_distance: jax.Array, a: float, b: float
+                   ) -> jax.Array:
+  """-log(1 - q(d)) = softplus(-t), elementwise, as `umap_attraction`."""
+  return _umap_term(squared_distance, a, b, -1.0)
+
+
 def umap_cross_entropy(positive_sq_dist: jax.Array,
                        negative_sq_dist: jax.Array, a: float, b: float,
                        repulsion_strength: float = 1.0,
@@ -168,8 +212,8 @@ def umap_cross_entropy(positive_sq_dist: jax.Array,
   Returns:
     [B]: -log q(positive) - gamma * sum_m w_m log(1 - q(negative_m)).
   """
-  attraction = jax.nn.softplus(umap_log_odds(positive_sq_dist, a, b))
-  repulsion = jax.nn.softplus(-umap_log_odds(negative_sq_dist, a, b))
+  attraction = umap_attraction(positive_sq_dist, a, b)
+  repulsion = umap_repulsion(negative_sq_dist, a, b)
   if negative_weight is not None:
     repulsion = negative_weight * repulsion
   return attraction + repulsion_strength * jnp.sum(repulsion, axis=-1)
@@ -205,8 +249,8 @@ def umap_weighted_cross_entropy(positive_sq_dist: jax.Array,
     A scalar: sum_e share_e (-log q_e) - gamma * rate * sum_i share_i
     mean_m log(1 - q_im).
   """
-  attraction = jax.nn.softplus(umap_log_odds(positive_sq_dist, a, b))
-  repulsion = jax.nn.softplus(-umap_log_odds(negative_sq_dist, a, b))
+  attraction = umap_attraction(positive_sq_dist, a, b)
+  repulsion = umap_repulsion(negative_sq_dist, a, b)
   return (jnp.sum(edge_share * attraction)
           + repulsion_strength * negative_sample_rate
           * jnp.sum(head_share * jnp.mean(repulsion, axis=-1)))

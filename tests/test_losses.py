@@ -100,6 +100,26 @@ def test_umap_cross_entropy_matches_numpy():
       p, jnp.asarray(negative), a, b).sum())(jnp.asarray(positive))))
 
 
+def test_umap_terms_gradients_match_finite_differences_and_autodiff():
+  # The written-out gradients of -log q and -log(1 - q) against central
+  # differences (float64) and against autodiff of softplus(+-t).
+  a, b = find_ab_params(1.0, 0.1)
+  squared = np.geomspace(1e-6, 1e4, 41)
+  with jax.enable_x64():
+    for term, sign in ((losses.umap_attraction, 1.0),
+                       (losses.umap_repulsion, -1.0)):
+      x = jnp.asarray(squared, jnp.float64)
+      ours = jax.grad(lambda s: jnp.sum(term(s, a, b)))(x)
+      plain = jax.grad(lambda s: jnp.sum(jax.nn.softplus(
+          sign * losses.umap_log_odds(s, a, b))))(x)
+      step = 1e-6 * (x + 1e-3)
+      central = (term(x + step, a, b) - term(x - step, a, b)) / (2 * step)
+      np.testing.assert_allclose(ours, central, rtol=1e-5)
+      np.testing.assert_allclose(ours, plain, rtol=1e-12)
+      np.testing.assert_allclose(term(x, a, b), jax.nn.softplus(
+          sign * losses.umap_log_odds(x, a, b)), rtol=1e-12)
+
+
 def test_weighted_umap_cross_entropy_is_the_sampled_losss_expectation():
   # 6 points, 9 weighted directed edges; the sampled loss draws edges by
   # weight and 3 uniform negatives per edge (NumPy Monte Carlo, float64).

@@ -103,8 +103,8 @@ def refine_loss(positions: jax.Array, neighbor_positions: jax.Array,
   positive_sq = jnp.sum(jnp.square(positions[:, None] - neighbor_positions),
                         axis=-1)
   negative_sq = jnp.sum(jnp.square(positions[:, None] - negatives), axis=-1)
-  attraction = jax.nn.softplus(losses.umap_log_odds(positive_sq, a, b))
-  repulsion = jax.nn.softplus(-losses.umap_log_odds(negative_sq, a, b))
+  attraction = losses.umap_attraction(positive_sq, a, b)
+  repulsion = losses.umap_repulsion(negative_sq, a, b)
   return (jnp.sum(memberships * attraction)
           + jnp.sum(negative_weight * repulsion))
 

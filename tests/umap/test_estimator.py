@@ -48,18 +48,16 @@ def test_fit_beats_pca_and_transforms_held_out_data(fitted_umap, digits_split):
   assert np.all(np.isfinite(fitted_umap.loss_history_))
 
 
-def test_input_noise_improves_held_out_trustworthiness(fitted_umap,
-                                                       digits_split,
+def test_input_noise_improves_held_out_trustworthiness(digits_split,
                                                        fast_umap):
-  # `fitted_umap` trains with the default input_noise; the same fit without it
-  # maps new points less faithfully (measured over seeds 0-3 with these
-  # settings: 0.955-0.957 without, 0.965-0.970 with).
+  # Input noise alone (neighbour mixing off in both fits, as it also
+  # smooths the map): new points are mapped more faithfully (seeds 0-3 with
+  # these settings: +0.010 to +0.017).
   train, _, test, _ = digits_split
-  clean = ParametricUMAP(parametric_reconstruction=True, input_noise=0.0,
-                         **fast_umap).fit(train)
-  held_out = lambda reducer: embedding_metrics.trustworthiness(
-      test, reducer.transform(test))
-  assert held_out(fitted_umap) > held_out(clean) + 0.005
+  held_out = lambda **kw: embedding_metrics.trustworthiness(
+      test, ParametricUMAP(**fast_umap, neighbor_mixing=0.0, **kw)
+      .fit(train).transform(test))
+  assert held_out() > held_out(input_noise=0.0) + 0.005
 
 
 def test_input_noise_std_is_a_fraction_of_the_data_std_up_to_a_knn_radius(
