@@ -21,7 +21,7 @@ TRAIN_COMMAND = (
     "--config=experiments/configs/vae_heatmaps.py "
     "--workdir=/tmp/latent_jax/vae_heatmaps")
 TEST_COMMAND = ('pip install -c constraints.txt -e ".[test]" && '
-                "python -m pytest -q tests")
+                "python -m pytest -q -n 2 --dist loadfile tests")
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
