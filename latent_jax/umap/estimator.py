@@ -68,8 +68,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       step's other edges, importance-weighted to uniform (phases.py).
     negative_sample_rate: uniform negatives per positive edge: the
       repulsion's weight, as in umap-learn.
-    negative_draws: uniform negatives actually drawn per point (full batch)
-      or per edge (minibatches) each step; their mean stands for the
+    negative_draws: negatives actually drawn per point (full batch:
+      uniform) or per edge (minibatches: among the step's other edges'
+      ends, weighted to uniform) each step; their mean stands for the
       negative_sample_rate negatives. More draws: less noise in the
       repulsion, so finer local structure, at a small cost per step.
     learning_rate: Adam's learning rate (decays linearly to 0). None: 3e-2
