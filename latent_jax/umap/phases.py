@@ -16,7 +16,7 @@ Two phases share one optimiser state and one step counter:
     `losses.umap_weighted_cross_entropy`): the sampled loss's expectation
     over edges, without its variance;
   - minibatches: `batch_size` edges drawn by weight, each head paired with
-    `negative_draws` of the batch's own 2 * batch_size heads and tails
+    `negative_draws` ends of the step's other edges, weighted to uniform
     (`in_batch_negatives`): 2 * batch_size points embedded per step
     rather than (2 + M) * batch_size, or 3 * batch_size with a separate
     uniform pool.
