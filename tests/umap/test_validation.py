@@ -40,7 +40,8 @@ def test_bad_hyperparameters():
     ParametricUMAP(pca_components=-1).fit(np.random.rand(30, 3))
   for keyword, value in [("metric", "no_such_metric"), ("verbose", 1),
                          ("chunk_mode", "fast"), ("set_op_mix_ratio", 2.0),
-                         ("random_state", -1), ("batch_size", 8.0), ("batch_size", 1),
+                         ("random_state", -1), ("batch_size", 8.0),
+                         ("batch_size", 1),
                          ("spread", 0), ("negative_draws", 0),
                          ("negative_draws", 2.5),
                          ("final_augmentation", 1.5),
