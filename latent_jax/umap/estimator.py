@@ -73,7 +73,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       ends, weighted to uniform) each step; their mean stands for the
       negative_sample_rate negatives. More draws: less noise in the
       repulsion, so finer local structure, at a small cost per step.
-    learning_rate: Adam's learning rate (decays linearly to 0). None: 3e-2
+    learning_rate: Adam's learning rate (decays linearly to 0). None: 4.5e-2
       for MLP encoders that see at most `plan.NARROW_INPUT_FEATURES`
       features (narrow inputs, or the PCA in front of wide ones), else 1e-2:
       a first layer with many inputs amplifies each step.
@@ -98,9 +98,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
       (paraDime's recipe), or skip the phase if neither is on.
     layout_epochs: passes over the weighted edge list for that layout.
     init_epochs: passes over the points while regressing onto the layout.
+      A few of each suffice: the target only starts the network near
+      UMAP's layout, and the UMAP phase does the work.
     init_batch_size: points per step of that regression (small batches:
       more updates for the same work).
-    repulsion_strength, set_op_mix_ratio, local_connectivity: as umap-learn.
+    repulsion_strength: weight of the repulsion (UMAP's gamma); 2, where
+      umap-learn's default is 1: a network is smooth, and needs the
+      stronger push apart to separate neighbourhoods as UMAP's free
+      layout does (ParamRepulsor's argument; docs/benchmarks.md).
+    set_op_mix_ratio, local_connectivity: as umap-learn.
     grad_clip_norm: global-norm gradient clipping (0: off).
     weight_decay: AdamW's decoupled weight decay (0: plain Adam).
     random_state: seed for everything random; None draws one per fit (kept
@@ -158,9 +164,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                reconstruction_loss: str = "auto",
                global_correlation_loss_weight: float = 0.0,
                spectral_init: bool = True, layout_init: bool = True,
-               layout_epochs: int = 20, init_epochs: int = 20,
+               layout_epochs: int = 5, init_epochs: int = 5,
                init_batch_size: int = 512,
-               repulsion_strength: float = 1.0, set_op_mix_ratio: float = 1.0,
+               repulsion_strength: float = 2.0, set_op_mix_ratio: float = 1.0,
                local_connectivity: float = 1.0, grad_clip_norm: float = 4.0,
                weight_decay: float = 0.0,
                random_state: int | None = None, verbose: bool = False,
@@ -168,7 +174,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                graph_lib.DEFAULT_BRUTE_FORCE_MAX_SAMPLES,
                chunk_mode: str = "auto", steps_per_call: int = 100,
                full_batch_max_points: int = 10_000,
-               neighbor_mixing: float = 0.4, input_noise: float = 0.75,
+               neighbor_mixing: float = 0.4, input_noise: float = 1.0,
                pca_components: int = 50, negative_draws: int = 32,
                final_augmentation: float = 1.0):
     arguments = locals()

@@ -143,14 +143,14 @@ def encoder_features(hp: Hyperparameters, input_shape: tuple[int, ...]
 
 def learning_rate(hp: Hyperparameters, input_shape: tuple[int, ...]
                   ) -> float:
-  """The given rate, else 3e-2 for MLPs with narrow inputs, else 1e-2."""
+  """The given rate, else 4.5e-2 for MLPs with narrow inputs, else 1e-2."""
   if hp["learning_rate"] is not None:
     return float(hp["learning_rate"])
   features = encoder_features(hp, input_shape)
   if features is None and family(hp) == "mlp":
     features = math.prod(input_shape)
   narrow_mlp = features is not None and features <= NARROW_INPUT_FEATURES
-  return 3e-2 if narrow_mlp else 1e-2
+  return 4.5e-2 if narrow_mlp else 1e-2
 
 
 def make_optimizer(hp: Hyperparameters, rate: float, total_steps: int
