@@ -30,6 +30,7 @@ the runner stops there, keeping the last finite checkpoint.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -93,15 +94,17 @@ class Chunk:
   caller can compile on another thread while the host does other work.
   """
 
-  def __init__(self, update: Update, mode: str = "auto"):
+  def __init__(self, update: Update, mode: str = "auto",
+               compiler_options: dict[str, Any] | None = None):
     self.update = update
     self.mode = resolve_chunk_mode(mode)
-    self._begin_carry = jax.jit(self._start)
+    jit = functools.partial(jax.jit, compiler_options=compiler_options)
+    self._begin_carry = jit(self._start)
     if self.mode == "device_loop":
-      self._loop = jax.jit(self._device_loop, donate_argnums=0)
+      self._loop = jit(self._device_loop, donate_argnums=0)
     else:
-      self._step = jax.jit(self._one_step, donate_argnums=0)
-      self._finish = jax.jit(self._end, donate_argnums=0)
+      self._step = jit(self._one_step, donate_argnums=0)
+      self._finish = jit(self._end, donate_argnums=0)
 
   # --- traced pieces ---------------------------------------------------------
 
@@ -181,6 +184,8 @@ class Chunk:
     self._finish.lower(carry, jnp.int32(0)).compile()
 
 
-def make_chunk(update: Update, mode: str = "auto") -> Chunk:
-  """The chunk runner of `update` in `mode` ("auto": by platform)."""
-  return Chunk(update, mode)
+def make_chunk(update: Update, mode: str = "auto",
+               compiler_options: dict[str, Any] | None = None) -> Chunk:
+  """The chunk runner of `update` in `mode` ("auto": by platform), its
+  programs compiled with XLA's `compiler_options` (None: the defaults)."""
+  return Chunk(update, mode, compiler_options)

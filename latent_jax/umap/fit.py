@@ -41,7 +41,7 @@ from latent_jax.umap import graph as graph_lib
 from latent_jax.umap import plan as plan_lib
 from latent_jax.umap.apply import apply_in_batches
 from latent_jax.umap.curve import find_ab_params
-from latent_jax.umap.layout import optimize_layout, rescale_to_box
+from latent_jax.umap.layout import layout_program, rescale_to_box
 from latent_jax.umap.phases import (PHASES, PhaseInputs, TrainingData,
                                     UMAPLossSettings)
 from latent_jax.umap.programs import OptimizerSettings, phase_programs
@@ -234,7 +234,7 @@ class Fit:
 
   def _run_layout(self, start, table, num_steps: int,
                   compile_only: bool = False):
-    layout = optimize_layout.lower if compile_only else optimize_layout
+    layout = layout_program().lower if compile_only else layout_program()
     result = layout(
         start, table, self.layout_key, a=self.a, b=self.b,
         num_steps=jnp.int32(num_steps),

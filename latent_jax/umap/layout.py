@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from latent_jax.umap.compile_options import compiler_options
 from latent_jax.umap.sampling import (EdgeTable, draw_bits, edges_from_bits,
                                       index_from_bits)
 
@@ -37,8 +38,6 @@ def rescale_to_box(coordinates: np.ndarray, size: float = 10.0) -> np.ndarray:
           ).astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size",
-                                             "negative_sample_rate"))
 def optimize_layout(positions: jax.Array, table: EdgeTable, key: jax.Array,
                     *, a: float, b: float, num_steps: jax.Array,
                     batch_size: int,
@@ -82,3 +81,13 @@ def optimize_layout(positions: jax.Array, table: EdgeTable, key: jax.Array,
     return positions.at[tails].add(-alpha * attract_step)
 
   return jax.lax.fori_loop(0, num_steps, step, positions)
+
+
+@functools.cache
+def layout_program():
+  """`optimize_layout` jitted (batch_size, negative_sample_rate static) with
+  the UMAP programs' compile options, made on first use: the options
+  depend on the backend, unknown at import."""
+  return jax.jit(optimize_layout,
+                 static_argnames=("batch_size", "negative_sample_rate"),
+                 compiler_options=compiler_options())

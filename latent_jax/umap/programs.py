@@ -18,6 +18,7 @@ from flax import nnx
 
 from latent_jax.train.chunk import Chunk, make_chunk
 from latent_jax.umap import plan as plan_lib
+from latent_jax.umap.compile_options import compiler_options
 from latent_jax.umap.phases import UMAPLossSettings, make_phase_updates
 
 
@@ -49,5 +50,7 @@ def phase_programs(graphdef: nnx.GraphDef, optimizer: OptimizerSettings,
   updates = make_phase_updates(graphdef, transform, settings,
                                batch_size=batch_size,
                                init_batch_size=init_batch_size)
-  return PhasePrograms(transform, {phase: make_chunk(update, mode)
-                                   for phase, update in updates.items()})
+  options = compiler_options()
+  return PhasePrograms(transform, {
+      phase: make_chunk(update, mode, options)
+      for phase, update in updates.items()})
