@@ -91,3 +91,21 @@ def test_auto_mode_picks_dispatch_on_cpu_and_the_loop_elsewhere():
   assert resolve_chunk_mode("auto", "tpu") == "device_loop"
   with pytest.raises(ValueError, match="train.chunk_mode"):
     resolve_chunk_mode("turbo")
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU option")
+@pytest.mark.parametrize("mode", ["device_loop", "dispatch"])
+def test_compiler_options_reach_every_program(regression, regression_update,
+                                              regression_optimizer, mode):
+  x, y = regression
+  state = init_train_state(jnp.zeros(3), regression_optimizer)
+  bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"}
+  with pytest.raises(jax.errors.JaxRuntimeError, match="NOT_A_FUSION_TYPE"):
+    make_chunk(regression_update(), mode, bad).precompile(
+        state, (x, y, jnp.int32(-1)))
+  good = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+  result = make_chunk(regression_update(), mode, good)(
+      state, (x, y, jnp.int32(-1)), 7)
+  expected_w, _ = _plain_loop(x, y, 7, regression_optimizer)
+  np.testing.assert_allclose(np.asarray(result.state.params), expected_w,
+                             rtol=1e-5)
