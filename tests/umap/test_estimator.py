@@ -51,13 +51,17 @@ def test_fit_beats_pca_and_transforms_held_out_data(fitted_umap, digits_split):
 def test_input_noise_improves_held_out_trustworthiness(digits_split,
                                                        fast_umap):
   # Input noise alone (neighbour mixing off in both fits, as it also
-  # smooths the map): new points are mapped more faithfully (seeds 0-3 with
-  # these settings: +0.010 to +0.017).
+  # smooths the map): new points are mapped more faithfully. Seeds 0-4 with
+  # these settings gained +0.005 to +0.013 (mean +0.010): the mean of three
+  # seeds is judged, as one seed's gain varies with float rounding.
   train, _, test, _ = digits_split
-  held_out = lambda **kw: embedding_metrics.trustworthiness(
-      test, ParametricUMAP(**fast_umap, neighbor_mixing=0.0, **kw)
+  held_out = lambda seed, **kw: embedding_metrics.trustworthiness(
+      test, ParametricUMAP(**{**fast_umap, "random_state": seed},
+                           neighbor_mixing=0.0, **kw)
       .fit(train).transform(test))
-  assert held_out() > held_out(input_noise=0.0) + 0.005
+  gains = [held_out(seed) - held_out(seed, input_noise=0.0)
+           for seed in (0, 1, 2)]
+  assert np.mean(gains) > 0.005, gains
 
 
 def test_input_noise_std_is_a_fraction_of_the_data_std_up_to_a_knn_radius(
